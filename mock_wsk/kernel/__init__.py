@@ -1,0 +1,1 @@
+"""Kernel DDIs with their WDK names and parameter order, running on the simulated machine."""

@@ -1,0 +1,727 @@
+"""The simulated Windows machine: virtual time, CPUs with IRQL, execution contexts, one decision point.
+
+Like SimPy's ``Environment``, one object owns time and every context; unlike SimPy, contexts are
+plain synchronous driver code (WDK-shaped stubs) running in greenlets, suspended at *preemption
+points* - every DDI call - instead of at explicit yields.
+
+The model, in a few sentences:
+
+* Virtual time is an integer count of nanoseconds. Code runs in zero virtual time; the clock moves
+  only to the next timed event (a timer, a wait timeout, a network event) when nothing is runnable.
+* Each CPU has a stack of started contexts (a DPC sits on top of the thread it interrupted), a DPC
+  queue and a queue of ready threads. The CPU's IRQL is the IRQL of the context on top.
+* A DPC interrupts the context on top of its CPU whenever that context's IRQL is below
+  DISPATCH_LEVEL; a thread that waits leaves its CPU; a woken thread is queued on a CPU chosen at
+  the decision point.
+* Every choice goes through :meth:`Machine.decide`, answered by the pluggable strategy. With the
+  ``fifo`` strategy the current context runs until it waits or ends, and DPCs run inline (no
+  greenlet, which keeps dispatch cheap); preemptive strategies run every context in its own
+  greenlet and are asked at every preemption point.
+
+Kernel objects (events, timers, pool, IRPs ...) live in :mod:`mock_wsk.kernel` and reach the
+machine through :func:`active_machine`; subsystems attach per-machine state with
+:meth:`Machine.subsystem`.
+"""
+
+from __future__ import annotations
+
+import enum
+import gc
+import heapq
+from collections import deque
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, TypeVar
+
+import greenlet
+
+from mock_wsk.constants import APC_LEVEL, DISPATCH_LEVEL, PASSIVE_LEVEL, high_level
+from mock_wsk.scheduling import Decision, FifoStrategy, Strategy
+from mock_wsk.verifier import (
+    BugCheckHalt,
+    Policy,
+    SourceLocation,
+    Verifier,
+    Violation,
+    code_location,
+    stub_location,
+)
+
+T = TypeVar("T")
+
+# The machine whose contexts are running right now (one at a time per process: greenlets never
+# run in parallel). DDIs reach it through active_machine().
+active: Machine | None = None
+
+
+def active_machine() -> Machine:
+    machine = active
+    if machine is None:
+        raise RuntimeError(
+            "no simulated machine is running: kernel DDIs can only be called from driver code "
+            "that a mock_wsk Machine runs (DriverEntry, a thread, a DPC, a work item, a callback)"
+        )
+    return machine
+
+
+class ContextKind(enum.Enum):
+    SYSTEM_THREAD = "thread"
+    DPC = "dpc"
+    WORK_ITEM = "workitem"
+    USER_THREAD = "user"
+    SYSTEM = "system"  # the machine's own context: timed events and provider internals
+
+
+class CtxState(enum.IntEnum):
+    READY = 0
+    RUNNING = 1
+    WAITING = 2
+    SPINNING = 3  # on its CPU at DISPATCH_LEVEL, spinning for a held spin lock
+    DONE = 4
+
+
+class ThreadExit(BaseException):
+    """Unwinds a system thread that called PsTerminateSystemThread."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class Context:
+    """One execution context: a thread, a DPC, a work item or a user thread."""
+
+    __slots__ = (
+        "id",
+        "kind",
+        "name",
+        "routine",
+        "args",
+        "irql",
+        "entry_irql",
+        "state",
+        "cpu",
+        "last_cpu",
+        "glet",
+        "wait",
+        "wait_status",
+        "held_locks",
+        "spinning_on",
+        "callbacks",
+        "exit_status",
+        "on_exit",
+        "stall_ns",
+    )
+
+    def __init__(
+        self,
+        ctx_id: int,
+        kind: ContextKind,
+        name: str,
+        routine: Callable[..., Any] | None,
+        args: tuple[Any, ...],
+        irql: int,
+    ) -> None:
+        self.id = ctx_id
+        self.kind = kind
+        self.name = name
+        self.routine = routine
+        self.args = args
+        self.irql = irql
+        self.entry_irql = irql
+        self.state = CtxState.READY
+        self.cpu: Cpu | None = None
+        self.last_cpu: Cpu | None = None
+        self.glet: greenlet.greenlet | None = None
+        self.wait: Any = None  # the kernel's wait block while WAITING
+        self.wait_status = 0
+        self.held_locks: list[Any] = []  # spin locks, in acquisition order
+        self.spinning_on: Any = None
+        self.callbacks: list[str] = []  # WSK callbacks this context is inside, innermost last
+        self.exit_status = 0
+        self.on_exit: list[Callable[[Context], None]] = []
+        self.stall_ns = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind.value}#{self.id} ({self.name})"
+
+    def __repr__(self) -> str:
+        return f"<Context {self.label} {self.state.name} irql={self.irql}>"
+
+
+class KDPC:
+    """``KDPC``: a deferred procedure call object (initialise with KeInitializeDpc).
+
+    It lives here because the DPC queues are the machine's: a CPU's queue holds KDPCs with the
+    two system arguments they were inserted with.
+    """
+
+    __slots__ = ("DeferredRoutine", "DeferredContext", "Number", "inserted", "name")
+
+    def __init__(self, name: str = "") -> None:
+        self.DeferredRoutine: Any = None
+        self.DeferredContext: Any = None
+        self.Number: int | None = None
+        self.inserted = False
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<KDPC {self.name}>"
+
+
+class Cpu:
+    __slots__ = ("index", "stack", "dpcs", "ready", "dpc_ctx")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.stack: list[Context] = []  # started contexts; the top one owns the CPU
+        self.dpcs: deque[tuple[KDPC, Any, Any]] = deque()
+        self.ready: deque[Context] = deque()
+        # Fifo mode runs DPCs inline, one at a time per CPU: one reusable context each.
+        self.dpc_ctx = Context(0, ContextKind.DPC, "dpc", None, (), DISPATCH_LEVEL)
+        self.dpc_ctx.cpu = self
+        self.dpc_ctx.state = CtxState.RUNNING
+
+    @property
+    def irql(self) -> int:
+        return self.stack[-1].irql if self.stack else PASSIVE_LEVEL
+
+    def __repr__(self) -> str:
+        return f"<Cpu {self.index} irql={self.irql} stack={len(self.stack)} dpcs={len(self.dpcs)}>"
+
+
+# What a CPU would do if chosen to step.
+_RUN, _DPC, _READY = 0, 1, 2
+
+
+class StepBudgetExceeded(Exception):
+    pass
+
+
+class Machine:
+    """A simulated multi-CPU Windows machine."""
+
+    def __init__(
+        self,
+        cpus: int = 2,
+        arch: str = "x64",
+        strategy: Strategy | None = None,
+        policy: Policy = Policy.RECORD,
+        seed: int = 0,
+        trace: bool = True,
+        step_budget: int = 50_000_000,
+    ) -> None:
+        if cpus < 1:
+            raise ValueError("a machine needs at least one CPU")
+        if arch not in ("x64", "x86"):
+            raise ValueError(f"unknown architecture {arch!r}; expected x64 or x86")
+        self.arch = arch
+        self.high_level = high_level(arch)
+        self.seed = seed
+        self.now = 0
+        self.cpus = [Cpu(i) for i in range(cpus)]
+        self.strategy: Strategy = strategy or FifoStrategy()
+        self.preemptive = self.strategy.preemptive
+        # Fifo answers every question with 0: skip asking and recording (replays trivially).
+        self._trivial = isinstance(self.strategy, FifoStrategy)
+        self.verifier = Verifier(policy)
+        self.decisions: list[Decision] = []
+        self.trace: list[tuple[Any, ...]] | None = [] if trace else None
+        self.steps = 0
+        self.step_budget = step_budget
+        self.halt: BugCheckHalt | None = None
+        self.stuck: Violation | None = None
+        self.current: Context | None = None
+        self.waiting: dict[int, Context] = {}
+        self._events: list[tuple[int, int, Callable[..., Any], tuple[Any, ...]]] = []
+        self._seq = 0
+        self._next_id = 1
+        self._sched: greenlet.greenlet | None = None
+        self._forced: tuple[Cpu, int] | None = None
+        self._subsystems: dict[type, Any] = {}
+        self.system = Context(0, ContextKind.SYSTEM, "system", None, (), DISPATCH_LEVEL)
+        self.system.cpu = self.cpus[0]
+
+    # ------------------------------------------------------------------ subsystems and records
+
+    def subsystem(self, cls: type[T]) -> T:
+        """Per-machine state of a kernel subsystem (pool tracker, IRP table, WSK provider...)."""
+        obj = self._subsystems.get(cls)
+        if obj is None:
+            obj = cls(self)  # type: ignore[call-arg]
+            self._subsystems[cls] = obj
+        return obj  # type: ignore[no-any-return]
+
+    def subsystems(self) -> list[Any]:
+        return list(self._subsystems.values())
+
+    def emit(self, event: str, *detail: Any) -> None:
+        """Append a trace record (nothing when tracing is off; callers may test self.trace)."""
+        if self.trace is not None:
+            ctx = self.current
+            cpu = ctx.cpu.index if ctx is not None and ctx.cpu is not None else -1
+            self.trace.append((self.now, cpu, ctx.id if ctx is not None else 0, event, detail))
+
+    def report(
+        self,
+        rule_id: str,
+        message: str,
+        objects: dict[str, object] | None = None,
+        params: tuple[int, int, int] = (0, 0, 0),
+        location: SourceLocation | None = None,
+        context: Context | None = None,
+    ) -> Violation | None:
+        """The one place a contract violation is made (delegates the policy to the verifier)."""
+        ctx = context or self.current
+        violation = self.verifier.make(
+            rule_id,
+            message,
+            time_ns=self.now,
+            cpu=ctx.cpu.index if ctx is not None and ctx.cpu is not None else None,
+            irql=ctx.irql if ctx is not None else None,
+            context=ctx.label if ctx is not None else "machine",
+            location=location or stub_location(),
+            objects=objects,
+            params=params,
+        )
+        if violation is not None:
+            self.emit("violation", rule_id, message)
+        return violation
+
+    @property
+    def violations(self) -> list[Violation]:
+        return self.verifier.violations
+
+    # ------------------------------------------------------------------ the decision point
+
+    def decide(self, kind: str, options: Sequence[Hashable]) -> int:
+        """The single seeded decision point: every choice of the simulation is asked here."""
+        n = len(options)
+        if n <= 1 or self._trivial:
+            return 0
+        choice = self.strategy.choose(kind, options)
+        if not 0 <= choice < n:
+            raise ValueError(f"strategy answered {choice} to a {n}-way {kind} decision")
+        self.decisions.append(Decision(kind, n, choice))
+        return choice
+
+    # ------------------------------------------------------------------ time
+
+    def call_at(self, time_ns: int, fn: Callable[..., Any], *args: Any) -> int:
+        """Run ``fn(*args)`` in the system context at virtual time ``time_ns`` (never earlier
+        than now). Returns a sequence number handlers can use to recognise stale entries."""
+        seq = self._seq
+        self._seq = seq + 1
+        heapq.heappush(self._events, (max(time_ns, self.now), seq, fn, args))
+        return seq
+
+    def call_later(self, delay_ns: int, fn: Callable[..., Any], *args: Any) -> int:
+        return self.call_at(self.now + delay_ns, fn, *args)
+
+    def next_event_time(self) -> int | None:
+        return self._events[0][0] if self._events else None
+
+    # ------------------------------------------------------------------ contexts
+
+    def _new_id(self) -> int:
+        ctx_id = self._next_id
+        self._next_id = ctx_id + 1
+        return ctx_id
+
+    def spawn(
+        self,
+        kind: ContextKind,
+        name: str,
+        routine: Callable[..., Any],
+        args: tuple[Any, ...] = (),
+        cpu: int | None = None,
+    ) -> Context:
+        """Create a thread-like context (system thread, work item, user thread), ready to run."""
+        ctx = Context(self._new_id(), kind, name, routine, args, PASSIVE_LEVEL)
+        self.emit("ctx.create", ctx.id, kind.value, name)
+        self._make_ready(ctx, self.cpus[cpu] if cpu is not None else None)
+        return ctx
+
+    def queue_dpc(self, cpu_index: int, dpc: KDPC, arg1: Any = None, arg2: Any = None) -> bool:
+        """KeInsertQueueDpc's mechanism: False if the DPC is already queued."""
+        if dpc.inserted:
+            return False
+        dpc.inserted = True
+        cpu = self.cpus[cpu_index]
+        cpu.dpcs.append((dpc, arg1, arg2))
+        if self.trace is not None:
+            self.emit("dpc.queue", dpc.name, cpu_index)
+        ctx = self.current
+        # A DPC queued on the CPU that is running below DISPATCH interrupts it right away.
+        if (
+            not self.preemptive
+            and ctx is not None
+            and ctx.cpu is cpu
+            and ctx.irql < DISPATCH_LEVEL
+            and ctx.kind is not ContextKind.SYSTEM
+        ):
+            self.deliver_dpcs(ctx)
+        return True
+
+    def _make_ready(self, ctx: Context, preferred: Cpu | None = None) -> None:
+        ctx.state = CtxState.READY
+        home = preferred or ctx.last_cpu or (self.current.cpu if self.current else None)
+        if home is None:
+            home = self.cpus[0]
+        if len(self.cpus) > 1 and preferred is None:
+            order = [home] + [c for c in self.cpus if c is not home]
+            home = order[self.decide("cpu", [c.index for c in order])]
+        home.ready.append(ctx)
+
+    def wake(self, ctx: Context, status: int) -> None:
+        """Make a waiting context ready with the status its wait returns."""
+        if ctx.state is not CtxState.WAITING:
+            return
+        self.waiting.pop(ctx.id, None)
+        ctx.wait_status = status
+        ctx.wait = None
+        self.emit("ctx.wake", ctx.id, status)
+        self._make_ready(ctx)
+
+    def block_current(self) -> int:
+        """Suspend the current thread-like context until :meth:`wake`; returns the wait status."""
+        ctx = self.current
+        assert ctx is not None and ctx.glet is not None, "only threads can block"
+        cpu = ctx.cpu
+        assert cpu is not None and cpu.stack and cpu.stack[-1] is ctx
+        cpu.stack.pop()
+        ctx.last_cpu = cpu
+        ctx.cpu = None
+        ctx.state = CtxState.WAITING
+        self.waiting[ctx.id] = ctx
+        self.emit("ctx.block", ctx.id)
+        self.current = None
+        assert self._sched is not None
+        self._sched.switch()
+        return ctx.wait_status
+
+    def spin_current(self, lock: Any) -> None:
+        """The current context spins for ``lock`` (held on another CPU) until it is released."""
+        ctx = self.current
+        assert ctx is not None
+        ctx.state = CtxState.SPINNING
+        ctx.spinning_on = lock
+        self.emit("ctx.spin", ctx.id, getattr(lock, "name", "lock"))
+        if ctx.glet is None or self._sched is None:
+            # Inline (fifo) code cannot be suspended; the lock's owner can never run before it
+            # returns, so this is a hang the deadlock check reports.
+            self._report_stuck([ctx])
+            raise BugCheckHalt(self.stuck)  # type: ignore[arg-type]
+        self.current = None
+        self._sched.switch()
+
+    def unspin(self, ctx: Context) -> None:
+        if ctx.state is CtxState.SPINNING:
+            ctx.state = CtxState.RUNNING
+            ctx.spinning_on = None
+
+    def preemption_point(self) -> None:
+        """Called at the start of every DDI: the place where other CPUs may run first."""
+        steps = self.steps = self.steps + 1
+        if steps > self.step_budget:
+            self._step_budget_exceeded()
+        ctx = self.current
+        if ctx is None:
+            return
+        if not self.preemptive:
+            if ctx.irql < DISPATCH_LEVEL:
+                cpu = ctx.cpu
+                if cpu is not None and cpu.dpcs and ctx.kind is not ContextKind.SYSTEM:
+                    self.deliver_dpcs(ctx)
+            return
+        cpu = ctx.cpu
+        if ctx.glet is None:
+            return  # the system context is never preempted
+        candidates = self._candidates()
+        if len(candidates) <= 1:
+            return
+        keys = [self._candidate_key(c) for c in candidates]
+        pick = candidates[self.decide("schedule", keys)]
+        if pick[0] is cpu and pick[1] == _RUN:
+            return
+        self._forced = pick
+        self.current = None
+        assert self._sched is not None
+        self._sched.switch()
+
+    def deliver_dpcs(self, ctx: Context) -> None:
+        """Fifo mode: run the CPU's queued DPCs on top of ``ctx`` (its IRQL dropped below
+        DISPATCH_LEVEL, or a DPC was just queued on its CPU)."""
+        cpu = ctx.cpu
+        assert cpu is not None
+        while cpu.dpcs and cpu.stack[-1] is ctx and ctx.irql < DISPATCH_LEVEL:
+            self._run_dpc_inline(cpu)
+        self.current = ctx
+
+    def _step_budget_exceeded(self) -> None:
+        self.steps = 0  # let the report itself run
+        ctx = self.current
+        self.report(
+            "machine.step_budget",
+            f"more than {self.step_budget} preemption points without finishing: a context "
+            "that never waits (a busy loop?)",
+            objects={"context": ctx.label if ctx else "machine"},
+        )
+        raise StepBudgetExceeded(self.step_budget)
+
+    # ------------------------------------------------------------------ the scheduler loop
+
+    def _cpu_next(self, cpu: Cpu) -> int | None:
+        stack = cpu.stack
+        if stack:
+            top = stack[-1]
+            if cpu.dpcs and top.irql < DISPATCH_LEVEL:
+                return _DPC
+            return _RUN if top.state is CtxState.RUNNING or top.state is CtxState.READY else None
+        if cpu.dpcs:
+            return _DPC
+        if cpu.ready:
+            return _READY
+        return None
+
+    def _candidates(self) -> list[tuple[Cpu, int]]:
+        out = []
+        for cpu in self.cpus:
+            what = self._cpu_next(cpu)
+            if what is not None:
+                out.append((cpu, what))
+        return out
+
+    @staticmethod
+    def _candidate_key(candidate: tuple[Cpu, int]) -> Hashable:
+        cpu, what = candidate
+        if what == _RUN:
+            return cpu.stack[-1].id
+        if what == _READY:
+            return cpu.ready[0].id
+        return ("dpc", cpu.index)
+
+    def run(self, until_ns: int | None = None) -> None:
+        """Run until nothing is left to do, the clock would pass ``until_ns``, or a bug check."""
+        global active
+        if self.halt is not None or self.stuck is not None:
+            return
+        previous = active
+        active = self
+        self._sched = greenlet.getcurrent()
+        # The trace grows by millions of small tuples; the cyclic GC would walk it again and
+        # again (tripling the cost of a traced event). Nothing in a run relies on it.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._loop(until_ns)
+        except BugCheckHalt as halt:
+            self.halt = halt
+            self.emit("bugcheck", halt.violation.rule.id)
+        except StepBudgetExceeded:
+            self.stuck = self.verifier.violations[-1]
+        finally:
+            self.current = None
+            active = previous
+            if gc_was_enabled:
+                gc.enable()
+        if until_ns is not None and self.halt is None and self.now < until_ns:
+            self.now = until_ns
+
+    def _loop(self, until_ns: int | None) -> None:
+        cpus = self.cpus
+        events = self._events
+        preemptive = self.preemptive
+        heappop = heapq.heappop
+        while True:
+            pick = self._forced
+            if pick is not None:
+                self._forced = None
+            elif preemptive:
+                candidates = self._candidates()
+                if len(candidates) > 1:
+                    keys = [self._candidate_key(c) for c in candidates]
+                    pick = candidates[self.decide("schedule", keys)]
+                elif candidates:
+                    pick = candidates[0]
+            else:
+                # Fifo: the first CPU with work (the answer decide() would give).
+                for cpu in cpus:
+                    stack = cpu.stack
+                    if stack:
+                        top = stack[-1]
+                        if cpu.dpcs and top.irql < DISPATCH_LEVEL:
+                            pick = (cpu, _DPC)
+                            break
+                        state = top.state
+                        if state is CtxState.RUNNING or state is CtxState.READY:
+                            pick = (cpu, _RUN)
+                            break
+                    elif cpu.dpcs:
+                        pick = (cpu, _DPC)
+                        break
+                    elif cpu.ready:
+                        pick = (cpu, _READY)
+                        break
+            if pick is None:
+                # Nothing runnable: move the clock to the next timed event.
+                if not events or (until_ns is not None and events[0][0] > until_ns):
+                    self._check_stuck()
+                    return
+                time_ns, _, fn, args = heappop(events)
+                if time_ns > self.now:
+                    self.now = time_ns
+                self.current = self.system
+                fn(*args)
+                self.current = None
+                continue
+            cpu, what = pick
+            if what == _DPC:
+                if preemptive:
+                    dpc, arg1, arg2 = cpu.dpcs.popleft()
+                    dpc.inserted = False
+                    ctx = Context(self._new_id(), ContextKind.DPC, dpc.name, dpc.DeferredRoutine,
+                                  (dpc, dpc.DeferredContext, arg1, arg2), DISPATCH_LEVEL)
+                    ctx.cpu = cpu
+                    cpu.stack.append(ctx)
+                    self._resume(ctx)
+                else:
+                    self._run_dpc_inline(cpu)
+                    self.current = None
+            elif what == _READY:
+                ctx = cpu.ready.popleft()
+                ctx.cpu = cpu
+                cpu.stack.append(ctx)
+                self._resume(ctx)
+            else:
+                self._resume(cpu.stack[-1])
+
+    def _resume(self, ctx: Context) -> None:
+        self.current = ctx
+        ctx.state = CtxState.RUNNING
+        glet = ctx.glet
+        if glet is None:
+            glet = ctx.glet = greenlet.greenlet(self._context_main, parent=self._sched)
+            glet.switch(ctx)
+        else:
+            glet.switch()
+
+    def _context_main(self, ctx: Context) -> None:
+        self.emit("ctx.start", ctx.id, ctx.kind.value, ctx.name)
+        try:
+            assert ctx.routine is not None
+            ctx.routine(*ctx.args)
+        except ThreadExit as exit_:
+            ctx.exit_status = exit_.status
+        self.current = ctx
+        self._finish(ctx)
+
+    def _run_dpc_inline(self, cpu: Cpu) -> None:
+        """Fifo mode: run the CPU's next DPC right here, in its reusable DPC context.
+
+        This is the hot path of every timer and network event: only the fields a DPC can have
+        changed are reset, and only after it returns."""
+        dpc, arg1, arg2 = cpu.dpcs.popleft()
+        dpc.inserted = False
+        ctx = cpu.dpc_ctx
+        ctx_id = ctx.id = self._next_id
+        self._next_id = ctx_id + 1
+        ctx.name = dpc.name
+        routine = ctx.routine = dpc.DeferredRoutine
+        cpu.stack.append(ctx)
+        self.current = ctx
+        trace = self.trace
+        if trace is not None:
+            trace.append((self.now, cpu.index, ctx_id, "ctx.start", ("dpc", dpc.name)))
+        routine(dpc, dpc.DeferredContext, arg1, arg2)
+        self.current = ctx
+        if ctx.held_locks or ctx.irql != DISPATCH_LEVEL or ctx.on_exit or ctx.callbacks:
+            self._finish(ctx)
+            for lock in ctx.held_locks:  # the reusable context must not stay an owner
+                lock.owner = None
+            ctx.held_locks.clear()
+            ctx.on_exit.clear()
+            ctx.callbacks.clear()
+            ctx.irql = DISPATCH_LEVEL
+            ctx.cpu = cpu
+            ctx.state = CtxState.RUNNING
+        else:
+            cpu.stack.pop()
+            if trace is not None:
+                trace.append((self.now, cpu.index, ctx_id, "ctx.end", ()))
+        ctx.stall_ns = 0
+
+    def _finish(self, ctx: Context) -> None:
+        """Exit checks every context owes the kernel, then leave the CPU."""
+        if ctx.held_locks:
+            names = ", ".join(getattr(lock, "name", "lock") for lock in ctx.held_locks)
+            self.report(
+                "spinlock.held_at_exit",
+                f"{ctx.label} returned still holding spin lock(s) {names}",
+                location=code_location(ctx.routine),
+            )
+        if ctx.irql != ctx.entry_irql:
+            self.report(
+                "irql.unexpected_at_exit",
+                f"{ctx.label} returned at IRQL {ctx.irql}, entered at {ctx.entry_irql}",
+                params=(ctx.irql, ctx.entry_irql, 0),
+                location=code_location(ctx.routine),
+            )
+        for hook in ctx.on_exit:
+            hook(ctx)
+        cpu = ctx.cpu
+        if cpu is not None and cpu.stack and cpu.stack[-1] is ctx:
+            cpu.stack.pop()
+        ctx.last_cpu = cpu
+        ctx.cpu = None
+        ctx.state = CtxState.DONE
+        if self.trace is not None:
+            self.trace.append((self.now, cpu.index if cpu else -1, ctx.id, "ctx.end", ()))
+
+    # ------------------------------------------------------------------ liveness
+
+    def _check_stuck(self) -> None:
+        spinners = [
+            top
+            for cpu in self.cpus
+            for top in cpu.stack[-1:]
+            if top.state is CtxState.SPINNING
+        ]
+        if spinners:
+            self._report_stuck(spinners)
+
+    def _report_stuck(self, spinners: list[Context]) -> None:
+        chain = "; ".join(
+            f"{c.label} spins on {getattr(c.spinning_on, 'name', 'lock')} held by "
+            f"{getattr(getattr(c.spinning_on, 'owner', None), 'label', '?')}"
+            for c in spinners
+        )
+        self.stuck = self.report(
+            "kernel.deadlock",
+            f"no context can make progress: {chain}",
+            objects={"wait_for": chain},
+            context=spinners[0],
+        )
+
+    def wait_for_graph(self) -> list[str]:
+        """Who waits for what, one line a blocked context (for hang and deadlock reports)."""
+        lines = []
+        for ctx in sorted(self.waiting.values(), key=lambda c: c.id):
+            describe = getattr(ctx.wait, "describe", None)
+            lines.append(f"{ctx.label} waits for {describe() if describe else ctx.wait}")
+        for cpu in self.cpus:
+            for ctx in cpu.stack:
+                if ctx.state is CtxState.SPINNING:
+                    lines.append(f"{ctx.label} spins on {getattr(ctx.spinning_on, 'name', '?')}")
+        return lines
+
+    # ------------------------------------------------------------------ helpers for DDIs
+
+    @property
+    def irql(self) -> int:
+        ctx = self.current
+        return ctx.irql if ctx is not None else PASSIVE_LEVEL
+
+    def can_block(self) -> bool:
+        ctx = self.current
+        return ctx is not None and ctx.glet is not None and ctx.irql <= APC_LEVEL
