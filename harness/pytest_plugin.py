@@ -1,1 +1,148 @@
-"""pytest plugin: collects scenario files as test items (registered through ``pytest11``)."""
+"""pytest plugin: scenario files become test items (registered through the ``pytest11`` entry).
+
+* Collects files matching the ``wsk_scenario_glob`` ini option (default
+  ``scenarios/**/*.yaml``, relative to the rootdir) as one item per scenario.
+* A failure reads like any pytest failure: the expectation with its YAML file:line, each
+  violation with its rule, doc sentence and the stub's file:line, a trace excerpt, the replay
+  command. Bad input fails the item with ``file:line:col: message`` (no traceback).
+* Scenario ``tags`` become markers (``pytest -m kernel``); every item has ``wsk_scenario``.
+* Fixtures ``wsk_machine`` (build a machine) and ``wsk_run_scenario`` (run a file) serve
+  Python tests. Works under pytest-xdist and with ``--junitxml``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DEFAULT_GLOB = "scenarios/**/*.yaml"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("wsk_scenario_glob", "glob (relative to rootdir) of scenario files",
+                  default=DEFAULT_GLOB)
+    parser.addini("wsk_stub_roots", "extra directories driver stubs may load from",
+                  type="paths", default=[])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "wsk_scenario: a mock WSK harness scenario file")
+    for tag in ("kernel", "wsk", "zoo", "flow", "tdi", "winsock"):
+        config.addinivalue_line("markers", f"{tag}: scenarios tagged {tag}")
+
+
+def _matches(config: pytest.Config, file_path: Path) -> bool:
+    if file_path.suffix not in (".yaml", ".yml"):
+        return False
+    try:
+        relative = file_path.resolve().relative_to(config.rootpath.resolve()).as_posix()
+    except ValueError:
+        return False
+    pattern = str(config.getini("wsk_scenario_glob"))
+    return fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(
+        relative, pattern.replace("**/", ""))
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    if _matches(parent.config, file_path):
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        from harness.errors import ScenarioError
+        from harness.scenario import load_scenario
+
+        roots = [Path(p) for p in self.config.getini("wsk_stub_roots")]
+        try:
+            scenario = load_scenario(self.path, roots)
+        except ScenarioError as error:
+            yield BadScenarioItem.from_parent(self, name=self.path.stem, error=error)
+            return
+        item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+        item.add_marker("wsk_scenario")
+        for tag in scenario.tags:
+            item.add_marker(tag)
+        yield item
+
+
+class ScenarioFailed(Exception):
+    def __init__(self, result: Any) -> None:
+        super().__init__(result.scenario.name)
+        self.result = result
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, scenario: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+
+    def runtest(self) -> None:
+        from harness.runner import run_scenario
+
+        result = run_scenario(self.scenario)
+        self.user_properties.append(("verdict", result.verdict))
+        if not result.passed:
+            raise ScenarioFailed(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str:
+        if isinstance(excinfo.value, ScenarioFailed):
+            from harness.render import failure_report
+
+            return failure_report(excinfo.value.result)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, 0, f"scenario: {self.scenario.name}"
+
+
+class BadScenarioItem(pytest.Item):
+    """Stands for a scenario file that does not load: fails with the located error."""
+
+    def __init__(self, *, error: Exception, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self) -> None:
+        raise self.error
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str:
+        return f"bad scenario file: {excinfo.value}"
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, 0, f"scenario file: {self.path.name}"
+
+
+@pytest.fixture
+def wsk_machine() -> Callable[..., Any]:
+    """Build a machine: ``m = wsk_machine(cpus=2, strategy="random", seed=1)``."""
+    from mock_wsk.machine import Machine
+    from mock_wsk.scheduling import make_strategy
+    from mock_wsk.verifier import Policy
+
+    def build(cpus: int = 2, arch: str = "x64", strategy: str = "fifo", seed: int = 0,
+              policy: str = "record", trace: bool = True) -> Machine:
+        return Machine(cpus=cpus, arch=arch, strategy=make_strategy(strategy, seed),
+                       policy=Policy(policy), seed=seed, trace=trace)
+
+    return build
+
+
+@pytest.fixture
+def wsk_run_scenario() -> Callable[..., Any]:
+    """Run a scenario file from a Python test: ``result = wsk_run_scenario(path, seed=3)``."""
+    from harness.runner import run_scenario
+    from harness.scenario import load_scenario
+
+    def run(path: str | Path, seed: int | None = None) -> Any:
+        scenario = load_scenario(path)
+        return run_scenario(scenario if seed is None else scenario.with_seed(seed))
+
+    return run

@@ -16,8 +16,9 @@ the file, line and column:
   string, not ninety; dates stay strings.  ``1_000`` is accepted as an integer;
 * a tree, not a graph: an alias (``*name``) or merge (``<<: *name``) gets its own copy, so
   changing one place never changes another.  Copies are bounded: more than
-  ``MAX_ALIAS_NODES`` nodes produced through aliases ("billion laughs"), a recursive alias, or
-  nesting deeper than ``MAX_DEPTH`` are refused while parsing, before anything is built;
+  ``MAX_ALIAS_NODES`` nodes produced through aliases ("billion laughs"), a recursive alias,
+  nesting deeper than ``MAX_DEPTH`` or more than ``MAX_NODES`` values in all are refused while
+  parsing, before anything is built, which also bounds the time a load can take;
 * no duplicate keys (PyYAML would silently keep the last), the top level is a mapping, the file
   is not empty, is at most ``MAX_INPUT_BYTES``, is UTF-8 text and holds no NUL bytes;
 * one document per file.
@@ -29,13 +30,25 @@ import codecs
 import os
 import re
 from collections.abc import Hashable, Iterator
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
 from yaml.error import Mark, MarkedYAMLError
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-from yaml.reader import ReaderError
+from yaml.parser import Parser
+from yaml.reader import Reader, ReaderError
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
+
+try:
+    from yaml._yaml import CParser as _CParser
+
+    _HAVE_LIBYAML = True
+except ImportError:  # PyYAML built without libyaml: the pure-Python parser does the same job
+    _HAVE_LIBYAML = False
 
 from harness.errors import ScenarioError
 
@@ -43,6 +56,7 @@ __all__ = [
     "MAX_ALIAS_NODES",
     "MAX_DEPTH",
     "MAX_INPUT_BYTES",
+    "MAX_NODES",
     "UNKNOWN_POSITION",
     "LineDict",
     "LineList",
@@ -57,6 +71,9 @@ __all__ = [
 
 MAX_INPUT_BYTES = 1 << 20
 """Largest scenario file accepted (1 MiB); real scenarios are a few KiB."""
+
+MAX_NODES = 100_000
+"""Most values (scalars and collections) a document may hold; loading costs ~10 us each."""
 
 MAX_ALIAS_NODES = 10_000
 """Most nodes that aliases and merges may add to a document once expanded."""
@@ -200,6 +217,7 @@ def load_yaml(
     text: str,
     path: str = "<string>",
     *,
+    max_nodes: int = MAX_NODES,
     max_alias_nodes: int = MAX_ALIAS_NODES,
     max_depth: int = MAX_DEPTH,
 ) -> LineDict:
@@ -223,8 +241,10 @@ def load_yaml(
         raise _empty(path)
 
     loader: _Loader | None = None
+    loader_class = _LOADERS[_backend]
     try:
-        loader = _Loader(text, path, max_alias_nodes=max_alias_nodes, max_depth=max_depth)
+        limits = _Limits(max_nodes, max_alias_nodes, max_depth)
+        loader = loader_class(text, path, limits)
         root = loader.get_single_node()
         if root is None or (isinstance(root, ScalarNode) and root.tag == _NULL_TAG):
             raise _empty(path)
@@ -239,9 +259,9 @@ def load_yaml(
             )
         document = loader.construct_document(root)
     except MarkedYAMLError as exc:
-        raise _from_marked(exc, path) from None
+        raise _from_marked(exc, text, path) from None
     except ReaderError as exc:
-        raise _from_reader(exc, text, path) from None
+        raise _from_reader(exc, text, path, loader_class.reader_positions_in_bytes) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"invalid YAML: {exc}", path=path) from None
     except RecursionError:
@@ -258,6 +278,7 @@ def load_yaml(
 # The loader
 
 
+_CORE_PREFIX = "tag:yaml.org,2002:"
 _NULL_TAG = "tag:yaml.org,2002:null"
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _INT_TAG = "tag:yaml.org,2002:int"
@@ -290,28 +311,51 @@ _FLOAT_RE = re.compile(
 _MERGE_RE = re.compile(r"^<<\Z")
 
 # Problems PyYAML reports in its own terms, and what a scenario author should do about them.
+# Problems the parser reports in its own terms (libyaml's or PyYAML's wording), and what a
+# scenario author should do about them.
 _HINTS = (
-    ("found character '\\t'", "indent with spaces; YAML does not allow tabs for indentation"),
     ("mapping values are not allowed", "quote a value that contains ': ', or fix the indentation"),
     ("could not find expected ':'", "a key needs ': ' after it; check quotes and indentation"),
     ("expected <block end>", "check this line's indentation against the lines above it"),
+    ("did not find expected key", "check this line's indentation against the lines above it"),
     ("expected a single document", "a scenario file holds one document; remove the extra '---'"),
     ("found undefined alias", "define the anchor (&name) before using it (*name)"),
 )
+_TAB_HINT = "indent with spaces; YAML does not allow tabs for indentation"
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with positions, the core schema, alias/depth limits and duplicate-key checks."""
+class _Limits(NamedTuple):
+    max_nodes: int
+    max_alias_nodes: int
+    max_depth: int
+
+
+class _Loader(Composer, SafeConstructor, Resolver):
+    """Composer and constructor with positions, the core schema, limits and duplicate checks.
+
+    Concrete loaders add an event source: libyaml's parser when PyYAML was built with it (five
+    times faster on large files), else PyYAML's pure-Python reader, scanner and parser.  Both
+    give the same trees and positions; only the wording of syntax errors differs.
+    """
 
     # Own tables, so nothing registered on SafeLoader (by us or a library) leaks in or out.
     yaml_implicit_resolvers: dict[Any, Any] = {}
     yaml_constructors: ClassVar[dict[Any, Any]] = {}
     yaml_multi_constructors: ClassVar[dict[Any, Any]] = {}
+    # Whether ReaderError.position counts bytes of UTF-8 (libyaml) or characters (PyYAML).
+    reader_positions_in_bytes: ClassVar[bool] = False
 
-    def __init__(self, text: str, path: str, *, max_alias_nodes: int, max_depth: int) -> None:
+    if TYPE_CHECKING:
+        # Provided by the event source each concrete loader mixes in.
+        def check_event(self, *choices: Any) -> bool: ...
+        def peek_event(self) -> Any: ...
+        def dispose(self) -> None: ...
+
+    def __init__(self, text: str, path: str, limits: _Limits) -> None:
+        # ``text`` is for the event source, which each concrete loader initialises itself.
         self._path = path
-        self._max_alias_nodes = max_alias_nodes
-        self._max_depth = max_depth
+        self._max_nodes, self._max_alias_nodes, self._max_depth = limits
+        self._nodes = 0
         self._depth = 0
         self._alias_nodes = 0
         # Per composed node: how many nodes it stands for once aliases are expanded, and how
@@ -319,7 +363,9 @@ class _Loader(yaml.SafeLoader):
         self._sizes: dict[Node, int] = {}
         self._heights: dict[Node, int] = {}
         self._flattened: set[Node] = set()
-        super().__init__(text)
+        Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
 
     # -- composing: limits are enforced here, before any Python object is built --------------
 
@@ -349,6 +395,13 @@ class _Loader(yaml.SafeLoader):
         mark = self.peek_event().start_mark
         if self._depth >= self._max_depth:
             raise self._error(f"nesting is deeper than {self._max_depth} levels", mark)
+        self._nodes += 1
+        if self._nodes > self._max_nodes:
+            raise self._error(
+                f"the document holds more than {self._max_nodes} values",
+                mark,
+                hint="split it into several scenarios, or generate cases with a matrix",
+            )
         self._depth += 1
         try:
             node = super().compose_node(parent, index)
@@ -470,8 +523,11 @@ class _Loader(yaml.SafeLoader):
         return self._scalar(node, "text")
 
     def _construct_unsupported(self, node: Node) -> Any:
+        # Show the tag the way it was written: "!!binary", not "tag:yaml.org,2002:binary".
+        tag = str(node.tag)
+        shown = "!!" + tag[len(_CORE_PREFIX) :] if tag.startswith(_CORE_PREFIX) else tag
         raise self._error(
-            f"unsupported YAML tag {node.tag!r}",
+            f"unsupported YAML tag {shown!r}",
             node.start_mark,
             hint="scenario files hold plain mappings, lists, text, numbers, true/false and null",
         )
@@ -491,16 +547,51 @@ for _tag, _regexp, _first in (
     (_FLOAT_TAG, _FLOAT_RE, "-+.0123456789"),
     (_MERGE_TAG, _MERGE_RE, "<"),
 ):
-    _Loader.add_implicit_resolver(_tag, _regexp, list(_first))
+    for _character in _first:
+        _Loader.yaml_implicit_resolvers.setdefault(_character, []).append((_tag, _regexp))
 
-_Loader.add_constructor(_NULL_TAG, _Loader._construct_null)
-_Loader.add_constructor(_BOOL_TAG, _Loader._construct_bool)
-_Loader.add_constructor(_INT_TAG, _Loader._construct_int)
-_Loader.add_constructor(_FLOAT_TAG, _Loader._construct_float)
-_Loader.add_constructor(_STR_TAG, _Loader._construct_str)
-_Loader.add_constructor(_SEQ_TAG, _Loader._construct_seq)
-_Loader.add_constructor(_MAP_TAG, _Loader._construct_map)
-_Loader.add_constructor(None, _Loader._construct_unsupported)
+_Loader.yaml_constructors.update(
+    {
+        _NULL_TAG: _Loader._construct_null,
+        _BOOL_TAG: _Loader._construct_bool,
+        _INT_TAG: _Loader._construct_int,
+        _FLOAT_TAG: _Loader._construct_float,
+        _STR_TAG: _Loader._construct_str,
+        _SEQ_TAG: _Loader._construct_seq,
+        _MAP_TAG: _Loader._construct_map,
+        # Any other tag, including every !!python/... one.
+        None: _Loader._construct_unsupported,
+    }
+)
+
+
+class _PythonLoader(_Loader, Reader, Scanner, Parser):
+    """Events from PyYAML's pure-Python reader, scanner and parser."""
+
+    def __init__(self, text: str, path: str, limits: _Limits) -> None:
+        super().__init__(text, path, limits)
+        Reader.__init__(self, text)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+
+
+_LOADERS: dict[str, type[_Loader]] = {"python": _PythonLoader}
+
+if _HAVE_LIBYAML:
+
+    class _LibyamlLoader(_Loader, _CParser):
+        """Events from libyaml; composing and constructing stay ours (in Python)."""
+
+        reader_positions_in_bytes = True
+
+        def __init__(self, text: str, path: str, limits: _Limits) -> None:
+            super().__init__(text, path, limits)
+            _CParser.__init__(self, text)
+
+    _LOADERS["libyaml"] = _LibyamlLoader
+
+# Chosen once; tests switch it to check that both backends behave the same.
+_backend = "libyaml" if "libyaml" in _LOADERS else "python"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -541,7 +632,7 @@ def _empty(path: str) -> ScenarioError:
     )
 
 
-def _from_marked(exc: MarkedYAMLError, path: str) -> ScenarioError:
+def _from_marked(exc: MarkedYAMLError, text: str, path: str) -> ScenarioError:
     mark = exc.problem_mark or exc.context_mark
     message = exc.problem or exc.context or "invalid YAML"
     if exc.problem and exc.context:
@@ -550,18 +641,25 @@ def _from_marked(exc: MarkedYAMLError, path: str) -> ScenarioError:
             message += f" ({exc.context} started at line {context_mark.line + 1})"
         else:
             message += f" ({exc.context})"
-    hint = next((text for needle, text in _HINTS if needle in message), None)
+    hint = next((advice for needle, advice in _HINTS if needle in message), None)
     position = _position(mark)
+    if position.line is not None and position.column is not None:
+        lines = text.splitlines()
+        if position.line <= len(lines) and "\t" in lines[position.line - 1][: position.column]:
+            hint = _TAB_HINT
     return ScenarioError(
         message, path=path, line=position.line, column=position.column, hint=hint
     )
 
 
-def _from_reader(exc: ReaderError, text: str, path: str) -> ScenarioError:
+def _from_reader(exc: ReaderError, text: str, path: str, in_bytes: bool) -> ScenarioError:
     line: int | None = None
     column: int | None = None
-    if isinstance(exc.position, int) and 0 <= exc.position <= len(text):
-        line, column = _text_position(text, exc.position)
+    index = exc.position
+    if isinstance(index, int) and in_bytes:
+        index = len(text.encode("utf-8", "surrogatepass")[:index].decode("utf-8", "ignore"))
+    if isinstance(index, int) and 0 <= index <= len(text):
+        line, column = _text_position(text, index)
     character = exc.character
     shown = f"U+{character:04X}" if isinstance(character, int) else repr(character)
     return ScenarioError(

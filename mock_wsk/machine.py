@@ -28,6 +28,7 @@ from __future__ import annotations
 import enum
 import gc
 import heapq
+import traceback
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
@@ -42,7 +43,9 @@ from mock_wsk.verifier import (
     SourceLocation,
     Verifier,
     Violation,
+    short_path,
     code_location,
+    is_mock_frame,
     stub_location,
 )
 
@@ -238,6 +241,7 @@ class Machine:
         self._next_id = 1
         self._sched: greenlet.greenlet | None = None
         self._forced: tuple[Cpu, int] | None = None
+        self._stop_requested = False
         self._subsystems: dict[type, Any] = {}
         self.system = Context(0, ContextKind.SYSTEM, "system", None, (), DISPATCH_LEVEL)
         self.system.cpu = self.cpus[0]
@@ -501,11 +505,17 @@ class Machine:
             return cpu.ready[0].id
         return ("dpc", cpu.index)
 
+    def request_stop(self) -> None:
+        """Make :meth:`run` return once the current context yields (the clock stays put)."""
+        self._stop_requested = True
+
     def run(self, until_ns: int | None = None) -> None:
-        """Run until nothing is left to do, the clock would pass ``until_ns``, or a bug check."""
+        """Run until nothing is left to do, the clock would pass ``until_ns``, a stop request,
+        or a bug check."""
         global active
         if self.halt is not None or self.stuck is not None:
             return
+        self._stop_requested = False
         previous = active
         active = self
         self._sched = greenlet.getcurrent()
@@ -520,12 +530,16 @@ class Machine:
             self.emit("bugcheck", halt.violation.rule.id)
         except StepBudgetExceeded:
             self.stuck = self.verifier.violations[-1]
+        except Exception as exc:  # an exception escaping driver code: a bug check, as on Windows
+            self._unhandled_exception(exc)
         finally:
             self.current = None
             active = previous
             if gc_was_enabled:
                 gc.enable()
-        if until_ns is not None and self.halt is None and self.now < until_ns:
+        if self._stop_requested:
+            self._stop_requested = False
+        elif until_ns is not None and self.halt is None and self.now < until_ns:
             self.now = until_ns
 
     def _loop(self, until_ns: int | None) -> None:
@@ -533,7 +547,7 @@ class Machine:
         events = self._events
         preemptive = self.preemptive
         heappop = heapq.heappop
-        while True:
+        while not self._stop_requested:
             pick = self._forced
             if pick is not None:
                 self._forced = None
@@ -677,6 +691,27 @@ class Machine:
         ctx.state = CtxState.DONE
         if self.trace is not None:
             self.trace.append((self.now, cpu.index if cpu else -1, ctx.id, "ctx.end", ()))
+
+    def _unhandled_exception(self, exc: Exception) -> None:
+        frames = traceback.extract_tb(exc.__traceback__)
+        driver_frames = [f for f in frames if not is_mock_frame(f.filename)]
+        frame = driver_frames[-1] if driver_frames else (frames[-1] if frames else None)
+        location = (SourceLocation(short_path(frame.filename), frame.lineno or 0, frame.name)
+                    if frame is not None else None)
+        policy = self.verifier.policy
+        self.verifier.policy = Policy.RECORD  # this one always stops the machine, below
+        try:
+            violation = self.report(
+                "kernel.unhandled_exception",
+                f"{type(exc).__name__}: {exc}",
+                location=location,
+                objects={"exception": type(exc).__name__},
+            )
+        finally:
+            self.verifier.policy = policy
+        assert violation is not None
+        self.halt = BugCheckHalt(violation)
+        self.emit("bugcheck", violation.rule.id)
 
     # ------------------------------------------------------------------ liveness
 

@@ -96,7 +96,7 @@ def stub_location(skip_mock: bool = True) -> SourceLocation | None:
     while frame is not None:
         filename = frame.f_code.co_filename
         if not (skip_mock and is_mock_frame(filename)):
-            return SourceLocation(_short_path(filename), frame.f_lineno, frame.f_code.co_name)
+            return SourceLocation(short_path(filename), frame.f_lineno, frame.f_code.co_name)
         frame = frame.f_back  # type: ignore[assignment]
     return None
 
@@ -106,10 +106,10 @@ def code_location(fn: Any) -> SourceLocation | None:
     code = getattr(fn, "__code__", None)
     if code is None:
         return None
-    return SourceLocation(_short_path(code.co_filename), code.co_firstlineno, code.co_name)
+    return SourceLocation(short_path(code.co_filename), code.co_firstlineno, code.co_name)
 
 
-def _short_path(filename: str) -> str:
+def short_path(filename: str) -> str:
     try:
         relative = os.path.relpath(filename)
     except ValueError:  # a different drive on Windows

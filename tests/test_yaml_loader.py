@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import yaml_loader
 from harness.errors import ScenarioError
 from harness.yaml_loader import (
     MAX_INPUT_BYTES,
@@ -35,6 +36,13 @@ connections:
 expect:
   violations: []
 """
+
+
+@pytest.fixture(autouse=True, params=sorted(yaml_loader._LOADERS))
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with libyaml's parser (when built in) and with PyYAML's pure one."""
+    monkeypatch.setattr(yaml_loader, "_backend", request.param)
+    return str(request.param)
 
 
 def load(text: str) -> LineDict:
@@ -85,8 +93,8 @@ def test_positions_of_nested_keys_and_values() -> None:
     assert position_of(conn0, "rtt") == Position(6, 10)
     peer = connections[1]["peer"]
     assert position_of(connections[1], "peer") == Position(8, 11)
-    assert key_position_of(peer, "loss") == Position(8, 30)
-    assert position_of(peer, "loss") == Position(8, 36)
+    assert key_position_of(peer, "loss") == Position(8, 27)
+    assert position_of(peer, "loss") == Position(8, 33)
     assert position_of(tree["expect"], "violations") == Position(10, 15)
 
 
@@ -169,7 +177,7 @@ def test_loading_a_file(tmp_path: Path) -> None:
         ("a: 1\nb: c: d\n", 2, 5, "mapping values are not allowed"),
         ("a:\n\tb: 1\n", 2, 1, "cannot start any token"),
         ("a: 1\nb: 'unterminated\n", 3, 1, "unexpected end of stream"),
-        ("a: [1, 2\nb: 3\n", 3, 1, "expected ',' or ']'"),
+        ("a: [1, 2\nb: 3\n", 2, 2, "flow sequence started at line 1"),
         ("a: *nope\n", 1, 4, "undefined alias"),
         ("a: 1\n---\nb: 2\n", 2, 1, "expected a single document"),
         ("a: 1\n  b: 2\n", 2, 4, "mapping values are not allowed"),
@@ -233,10 +241,16 @@ def test_unsupported_tags_are_refused(text: str) -> None:
     assert (error.line, error.column) == (1, 4)
 
 
+def test_unsupported_tag_is_shown_as_written() -> None:
+    assert fails("a: !!binary aGVsbG8=\n").message == "unsupported YAML tag '!!binary'"
+
+
 def test_control_characters_are_refused() -> None:
     error = fails("a: 1\nb: x\x07y\n")
     assert (error.line, error.column) == (2, 5)
     assert "U+0007" in error.message
+    # Columns count characters even where the parser counts bytes.
+    assert (fails("name: caf\u00e9\x07\n").line, fails("name: caf\u00e9\x07\n").column) == (1, 11)
 
 
 def test_nul_in_text() -> None:
@@ -257,11 +271,11 @@ def test_binary_file_is_refused(tmp_path: Path) -> None:
 
 def test_invalid_utf8_is_located() -> None:
     with pytest.raises(ScenarioError) as info:
-        load_yaml_bytes("a: 1\nname: caf\u00e9 \xff\n".encode("latin-1"), "l.yaml")
+        load_yaml_bytes("a: 1\nname: caf\u00e9 ".encode() + b"\xff\n", "l.yaml")
     error = info.value
-    assert "not valid UTF-8" in error.message
-    # Columns count characters: the e-acute before the bad byte is one column.
-    assert (error.line, error.column) == (2, 11)
+    assert "not valid UTF-8" in error.message and "0xff" in error.message
+    # Columns count characters: the two-byte e-acute before the bad byte is one column.
+    assert (error.line, error.column) == (2, 12)
 
 
 def test_utf16_is_named() -> None:
@@ -294,8 +308,8 @@ def test_billion_laughs_is_rejected_quickly() -> None:
     error = fails("\n".join(lines) + "\n")
     assert time.perf_counter() - started < 2.0
     assert "aliases expand to more than" in error.message
-    # Located at the alias that crossed the limit, on the line of the third level.
-    assert error.line == 4
+    # Located at the first alias of the fourth level, which crosses the limit.
+    assert (error.line, error.column) == (5, 10)
 
 
 def test_one_big_anchor_used_many_times_is_rejected() -> None:
@@ -309,6 +323,14 @@ def test_modest_alias_use_is_fine() -> None:
         f"  - {{name: c{i}, peer: *p}}\n" for i in range(100)
     )
     assert len(load(text)["conns"]) == 100
+
+
+def test_value_count_is_capped() -> None:
+    with pytest.raises(ScenarioError, match="more than 10 values") as info:
+        load_yaml("a: 1\nb: [1, 2, 3, 4, 5, 6, 7, 8, 9]\n", "s.yaml", max_nodes=10)
+    # The eleventh value: root, a, 1, b, the list, then items 1 to 6.
+    assert (info.value.line, info.value.column) == (2, 20)
+    assert load_yaml("a: [1, 2, 3, 4, 5, 6, 7]\n", "s.yaml", max_nodes=10)
 
 
 def test_recursive_alias_is_refused() -> None:

@@ -164,6 +164,7 @@ def unload_driver(m: Machine, driver: LoadedDriver) -> Context:
                 check = getattr(subsystem, "check_unload", None)
                 if check is not None:
                     check()
+            m.request_stop()  # nothing of the driver may run after this: the run is over
 
     driver.unload_ctx = m.spawn(ContextKind.SYSTEM_THREAD, f"{driver.name}!DriverUnload",
                                 driver_unload, cpu=0)

@@ -119,6 +119,11 @@ define_rule("thread.leak", "System thread still running at unload", E,
             "A driver waits for its system threads to exit before it unloads.",
             "WDK PsCreateSystemThread")
 
+define_rule("kernel.unhandled_exception", "Exception not handled in driver code", E,
+            BugCheck.KMODE_EXCEPTION_NOT_HANDLED,
+            "An exception raised in kernel-mode code and not handled stops the machine.",
+            "WDK Bug Check 0x1E")
+
 # --- liveness (D.22)
 define_rule("kernel.deadlock", "Deadlock", E, _DV,
             "Waiting for something only a blocked context can signal is a deadlock.",

@@ -205,19 +205,21 @@ class TcpFlow:
 
     __slots__ = (
         "_p", "_bps", "_rtt", "_mss", "_R", "_r", "_iw", "_quantum", "_hyst", "_cap", "_ppm",
-        "_bdp", "_max_chunk", "_wu_gran", "_dur_len", "_dur_val",
+        "_bdp", "_max_chunk", "_wu_gran", "_dur_len", "_dur_val", "_fast_win",
         "_now", "_submitted", "_released", "_acked", "_abandoned", "_closed",
         "_unsent", "_flight", "_link_free", "_tail_ack", "_ack_floor",
         "_cwnd", "_ssthresh", "_ca_acc",
         "_round_end", "_round_start_acked", "_round_max", "_round_growth_ok", "_round_t",
         "_rd_t", "_rd_b", "_wu_time",
         "_isb", "_outbox", "_rng",
-        "_n_sends", "_n_completed", "_n_chunks", "_n_rounds", "_n_losses", "_n_isb",
-        "_n_window_updates",
+        "_n_sends", "_n_general", "_n_chunks", "_n_rounds", "_n_losses", "_n_isb",
+        "_n_window_updates", "_aborted_sends",
     )  # fmt: skip
 
     def __init__(self, params: FlowParams, now_ns: int = 0, seed: int = 0) -> None:
         self._p = replace(params)  # our own copy: the caller's object may be reused
+        self._dur_len: int = -1
+        self._dur_val: int = 0
         self._load_params()
         self._now = now_ns
         self._submitted = 0  # sent_by_driver: stream offset after the last submitted byte
@@ -233,6 +235,7 @@ class TcpFlow:
         self._tail_ack = now_ns
         self._ack_floor = now_ns
         self._cwnd = self._iw
+        self._fast_win = -1
         self._ssthresh = _INFINITE
         self._ca_acc = 0
         self._round_end = 0
@@ -246,12 +249,14 @@ class TcpFlow:
         self._outbox: list[FlowEvent] = []
         self._rng = random.Random(seed)
         self._n_sends = 0
-        self._n_completed = 0
-        self._n_chunks = 0
+        self._n_general = 0  # sends that took the general path (the others are one chunk each)
+        self._n_chunks = 0  # chunks made by the general path
         self._n_rounds = 0
         self._n_losses = 0
         self._n_isb = 0
         self._n_window_updates = 0
+        self._aborted_sends = 0
+        self._refresh_fast_win()
         self._isb = self._isb_target(now_ns)  # the initial value is published silently
 
     # ------------------------------------------------------------------ public API
@@ -262,12 +267,8 @@ class TcpFlow:
         Events due at or before ``now_ns`` are processed first (their outputs wait for the next
         :meth:`advance`), so the send queues behind everything that already happened.
         """
-        if now_ns < self._now:
-            raise ValueError(f"time went backwards: {now_ns} < {self._now}")
-        if self._closed:
-            raise FlowClosedError(f"send {send_id} submitted after the flow was aborted")
-        if length < 0:
-            raise ValueError(f"send length must be >= 0, got {length}")
+        if now_ns < self._now or length < 0 or self._closed:
+            self._reject_submit(now_ns, send_id, length)
         flight = self._flight
         wu = self._wu_time
         if (flight and flight[0][0] <= now_ns) or (wu is not None and wu <= now_ns):
@@ -277,15 +278,8 @@ class TcpFlow:
         end = self._submitted + length
         self._submitted = end
         acked = self._acked
-        cwnd = self._cwnd
-        rwnd = self._R
-        if (
-            self._unsent
-            or self._r is not None
-            or length == 0
-            or length > self._max_chunk
-            or end - acked > (cwnd if cwnd < rwnd else rwnd)
-        ):
+        if self._unsent or not 0 < length <= self._max_chunk or end - acked > self._fast_win:
+            self._n_general += 1
             self._unsent.append([send_id, length, length])
             self._release(now_ns)
             return
@@ -305,7 +299,6 @@ class TcpFlow:
         self._link_free = tx_end
         self._released = end
         flight.append((ack, end, tx_end, send_id, length))
-        self._n_chunks += 1
         if self._round_end <= acked:
             self._round_end = end
             self._round_start_acked = acked
@@ -343,7 +336,29 @@ class TcpFlow:
             out = []
         flight = self._flight
         if flight and flight[0][0] <= now_ns:
-            self._process(now_ns, out)
+            if self._r is None:
+                # Hot path, inlined from _process: plain acknowledgements inside a round with
+                # nothing queued. Anything else (round end, queued data) goes to _process.
+                floor = self._ack_floor
+                popleft = flight.popleft
+                append = out.append
+                while flight:
+                    head = flight[0]
+                    t = head[0]
+                    if t < floor:
+                        t = floor
+                    if t > now_ns:
+                        break
+                    end = head[1]
+                    if end >= self._round_end or self._unsent:
+                        self._process(now_ns, out)
+                        break
+                    popleft()
+                    self._acked = end
+                    if head[3] is not None:
+                        append(_tuple_new(SendCompleted, (t, head[3], head[4])))
+            else:
+                self._process(now_ns, out)
         elif self._wu_time is not None and self._wu_time <= now_ns:
             self._process(now_ns, out)
         self._now = now_ns
@@ -376,6 +391,7 @@ class TcpFlow:
         old_rtt = self._rtt
         self._p = new_params
         self._load_params()
+        self._refresh_fast_win()
         if self._closed:
             return
         if self._bps != old_bps or self._rtt != old_rtt:
@@ -413,7 +429,9 @@ class TcpFlow:
         ids = [entry[3] for entry in self._flight if entry[3] is not None]
         ids.extend(item[0] for item in self._unsent)
         self._abandoned = self._submitted - self._acked
+        self._aborted_sends = len(ids)
         self._closed = True
+        self._fast_win = -1
         self._flight.clear()
         self._unsent.clear()
         self._wu_time = None
@@ -509,7 +527,10 @@ class TcpFlow:
     @property
     def pending_sends(self) -> int:
         """Sends submitted and not yet completed (or failed by an abort)."""
-        return 0 if self._closed else self._n_sends - self._n_completed
+        if self._closed:
+            return 0
+        in_flight = sum(1 for entry in self._flight if entry[3] is not None)
+        return in_flight + len(self._unsent)
 
     def stats(self) -> dict[str, int]:
         """Counters for traces and reports (``ssthresh`` is -1 while infinite)."""
@@ -528,8 +549,8 @@ class TcpFlow:
             "isb": self._isb,
             "isb_target": self.isb_target,
             "sends_submitted": self._n_sends,
-            "sends_completed": self._n_completed,
-            "chunks": self._n_chunks,
+            "sends_completed": self._n_sends - self.pending_sends - self._aborted_sends,
+            "chunks": self._n_chunks + self._n_sends - self._n_general,
             "rounds": self._n_rounds,
             "losses": self._n_losses,
             "isb_changes": self._n_isb,
@@ -537,6 +558,14 @@ class TcpFlow:
         }
 
     # ------------------------------------------------------------------ internals
+
+    def _reject_submit(self, now: int, send_id: int, length: int) -> None:
+        """Raise the error for a submit that :meth:`submit`'s one-line guard refused."""
+        if self._closed:
+            raise FlowClosedError(f"send {send_id} submitted after the flow was aborted")
+        if now < self._now:
+            raise ValueError(f"time went backwards: {now} < {self._now}")
+        raise ValueError(f"send length must be >= 0, got {length}")
 
     def _load_params(self) -> None:
         """Cache the parameters as plain attributes: the hot path reads them per event."""
@@ -556,6 +585,16 @@ class TcpFlow:
         self._wu_gran = max(2 * p.mss, p.receive_window // _WINDOW_UPDATES_PER_R)
         self._dur_len = -1  # one-entry cache of the link time of the last send length
         self._dur_val = 0
+
+    def _refresh_fast_win(self) -> None:
+        """Window for :meth:`submit`'s fast path: ``min(cwnd, R)``, or -1 to force the general
+        path (a rate-limited reader makes ``rwnd`` time-dependent). Call after any change of
+        ``cwnd``, ``R`` or the read rate."""
+        if self._r is None and not self._closed:
+            cwnd = self._cwnd
+            self._fast_win = cwnd if cwnd < self._R else self._R
+        else:
+            self._fast_win = -1
 
     def _catch_up(self, now: int) -> None:
         """Process events due by ``now`` before an action at ``now`` (outputs go to the outbox)."""
@@ -595,7 +634,6 @@ class TcpFlow:
             self._acked = end
             send_id = head[3]
             if send_id is not None:
-                self._n_completed += 1
                 append(_tuple_new(SendCompleted, (t, send_id, head[4])))
             if end >= self._round_end:
                 self._on_round_end(t, out)
@@ -698,6 +736,7 @@ class TcpFlow:
                 self._ca_acc = acc - inc * cwnd
                 cwnd += inc
             self._cwnd = cwnd
+            self._refresh_fast_win()
         self._round_growth_ok = True
         self._release(t)
         released = self._released
@@ -717,6 +756,7 @@ class TcpFlow:
             ssthresh = 2 * mss
         self._ssthresh = ssthresh
         self._cwnd = mss if timeout else ssthresh
+        self._refresh_fast_win()
         self._ca_acc = 0
         if inflight > 0:
             floor = t + (-(-mss * _D // self._bps)) + self._rtt
@@ -827,7 +867,9 @@ class TcpFlow:
             return
         hyst = self._hyst
         if hyst and old and new and abs(new - old) * 100 <= hyst * old:
-            return
+            cap = self._cap
+            if cap is None or old <= cap:  # a memory cap is hard: never hide going under it
+                return
         self._isb = new
         self._n_isb += 1
         out.append(IsbChanged(t, old, new))

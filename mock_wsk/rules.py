@@ -1,0 +1,21 @@
+"""The whole rule catalog: importing this module registers every area's rules."""
+
+from __future__ import annotations
+
+from mock_wsk.kernel import rules as _kernel_rules  # noqa: F401
+from mock_wsk.verifier import Rule, all_rules
+
+# Area catalogs register themselves on import; list each one here so the catalog is complete.
+CATALOG_MODULES = ("mock_wsk.kernel.rules",)
+
+
+def catalog() -> list[Rule]:
+    import importlib
+
+    for name in CATALOG_MODULES:
+        importlib.import_module(name)
+    return all_rules()
+
+
+def all_rule_ids() -> list[str]:
+    return [rule.id for rule in catalog()]
