@@ -20,27 +20,45 @@ _SEND = 64 * 1024
 _GBPS = 1_000_000_000
 _MS = 1_000_000
 _S = 1_000_000_000
+# Best of a few runs: the machine is shared, and the minimum is the model's cost (as timeit).
+_REPEAT = 3
 
 
-def _pump(flow: TcpFlow, send_size: int, until_ns: int) -> tuple[int, int]:
-    """Keep ``flow.isb`` outstanding until ``until_ns``; return (sends completed, bytes)."""
-    outstanding = 0
-    send_id = 0
+class _PumpState:
+    """What the pump remembers between runs: bytes outstanding, next send id, last ISB."""
+
+    __slots__ = ("outstanding", "next_id", "isb")
+
+    def __init__(self, flow: TcpFlow) -> None:
+        self.outstanding = 0
+        self.next_id = 0
+        self.isb = flow.isb
+
+
+def _pump(flow: TcpFlow, state: _PumpState, send_size: int, until_ns: int) -> tuple[int, int]:
+    """Keep at least the published ISB outstanding until ``until_ns``.
+
+    Returns (sends completed, bytes completed) during this call. The loop keeps its state in
+    locals: the point is to measure the model, not attribute access in the driver.
+    """
+    outstanding = state.outstanding
+    send_id = state.next_id
+    isb = state.isb
     completed = 0
     completed_bytes = 0
-    isb = flow.isb
     submit = flow.submit
     advance = flow.advance
     next_event_time = flow.next_event_time
-    now = flow.now
-    while outstanding < isb:
-        submit(now, send_id, send_size)
-        send_id += 1
-        outstanding += send_size
+    t = flow.now
     while True:
-        t = next_event_time()
-        if t is None or t > until_ns:
+        while outstanding < isb:
+            submit(t, send_id, send_size)
+            send_id += 1
+            outstanding += send_size
+        due = next_event_time()
+        if due is None or due > until_ns:
             break
+        t = due
         for ev in advance(t):
             if type(ev) is SendCompleted:
                 outstanding -= ev[2]
@@ -48,64 +66,30 @@ def _pump(flow: TcpFlow, send_size: int, until_ns: int) -> tuple[int, int]:
                 completed_bytes += ev[2]
             else:
                 isb = ev[2]
-        while outstanding < isb:
-            submit(t, send_id, send_size)
-            send_id += 1
-            outstanding += send_size
+    state.outstanding = outstanding
+    state.next_id = send_id
+    state.isb = isb
     return completed, completed_bytes
 
 
 def bench_wsksend_roundtrip() -> dict:
     """Steady-state cost of one WskSend round trip through the model, in microseconds.
 
-    1 Gb/s x 40 ms with a 16 MiB receive window: slow start is run first (untimed), then 20 s
-    of virtual time (~38,000 sends of 64 KiB at ~99.6 % of the link) are timed.
+    1 Gb/s x 40 ms with a 16 MiB receive window: slow start and the first second are run
+    untimed, then 20 s of virtual time (~38,000 sends of 64 KiB at ~99.6 % of the link) are
+    timed. The value includes the pump's own loop (next_event_time, advance, submit, and the
+    bookkeeping a driver would do), i.e. everything but the kernel and the provider.
     """
     params = FlowParams(bandwidth_bps=_GBPS, rtt_ns=40 * _MS, receive_window=16 * 1024 * 1024)
-    flow = TcpFlow(params)
-    _pump(flow, _SEND, 1 * _S)  # warm-up: slow start and a full pipe
-    # Continue the same flow: the pump re-primes from the flow's current outstanding bytes.
-    start = time.perf_counter()
-    completed, _ = _pump_continue(flow, _SEND, 21 * _S)
-    elapsed = time.perf_counter() - start
-    return {
-        "name": "flow.model_only_send",
-        "unit": "us",
-        "value": round(elapsed / completed * 1e6, 3),
-    }
-
-
-def _pump_continue(flow: TcpFlow, send_size: int, until_ns: int) -> tuple[int, int]:
-    """Like :func:`_pump` for a flow that already has sends outstanding."""
-    outstanding = flow.sent_by_driver - _completed_bytes(flow)
-    send_id = flow.stats()["sends_submitted"]
-    completed = 0
-    completed_bytes = 0
-    isb = flow.isb
-    submit = flow.submit
-    advance = flow.advance
-    next_event_time = flow.next_event_time
-    while True:
-        t = next_event_time()
-        if t is None or t > until_ns:
-            break
-        for ev in advance(t):
-            if type(ev) is SendCompleted:
-                outstanding -= ev[2]
-                completed += 1
-                completed_bytes += ev[2]
-            else:
-                isb = ev[2]
-        while outstanding < isb:
-            submit(t, send_id, send_size)
-            send_id += 1
-            outstanding += send_size
-    return completed, completed_bytes
-
-
-def _completed_bytes(flow: TcpFlow) -> int:
-    """Bytes of sends completed so far (all sends in these benchmarks have the same size)."""
-    return flow.stats()["sends_completed"] * _SEND
+    best = float("inf")
+    for _ in range(_REPEAT):
+        flow = TcpFlow(params)
+        state = _PumpState(flow)
+        _pump(flow, state, _SEND, 1 * _S)  # warm-up: slow start and a full pipe
+        start = time.perf_counter()
+        completed, _ = _pump(flow, state, _SEND, 21 * _S)
+        best = min(best, (time.perf_counter() - start) / completed)
+    return {"name": "flow.model_only_send", "unit": "us", "value": round(best * 1e6, 3)}
 
 
 def bench_10g_100ms_60s() -> dict:
@@ -116,14 +100,16 @@ def bench_10g_100ms_60s() -> dict:
     16 MiB per RTT (~1.3 Gb/s, ~150,000 sends in 60 s) -- the documented ceiling, not the link.
     """
     params = FlowParams(bandwidth_bps=10 * _GBPS, rtt_ns=100 * _MS, receive_window=64 * 1024 * 1024)
-    start = time.perf_counter()
-    flow = TcpFlow(params)
-    completed, completed_bytes = _pump(flow, _SEND, 60 * _S)
-    elapsed = time.perf_counter() - start
+    best = float("inf")
+    for _ in range(_REPEAT):
+        start = time.perf_counter()
+        flow = TcpFlow(params)
+        completed, completed_bytes = _pump(flow, _PumpState(flow), _SEND, 60 * _S)
+        best = min(best, time.perf_counter() - start)
     return {
         "name": "flow.model_only_10g_100ms_60s",
         "unit": "s",
-        "value": round(elapsed, 3),
+        "value": round(best, 3),
         "sends": completed,
         "throughput_bps": completed_bytes * 8 // 60,
     }

@@ -214,8 +214,9 @@ class Expr:
         missing = sorted(self.names.difference(variables))
         if missing:
             raise UnknownNameError(missing, [str(name) for name in variables])
-        env = {name: _variable(name, variables[name], self.name_columns[name])
-               for name in self.names}
+        env = {
+            name: _variable(name, variables[name], self.name_columns[name]) for name in self.names
+        }
         result = _evaluate(self._root, env)
         if isinstance(result, bool):
             return result
@@ -542,7 +543,7 @@ def _check(node: _Node, columns: dict[str, int]) -> Kind:
                     left, right = kinds[-2], kinds[-1]
                     if "unknown" not in (left, right) and left != right:
                         raise ExprSyntaxError(
-                            f"'{op}' compares a {left} with a {right}", column
+                            f"'{op}' compares {_describe(left)} with {_describe(right)}", column
                         )
                 else:
                     _want(kinds[-2], "number", f"'{op}'", column)
@@ -564,13 +565,15 @@ def _want(kind: Kind, wanted: Kind, where: str, column: int) -> None:
         raise ExprSyntaxError(_mismatch(where, wanted, kind), column, _mismatch_hint(wanted))
 
 
-def _mismatch(where: str, wanted: str, found: str) -> str:
-    wanted_text = "true/false" if wanted == "bool" else "a number"
-    found_text = "true/false" if found == "bool" else "a number"
-    return f"{where} needs {wanted_text}, got {found_text}"
+def _describe(kind: Kind) -> str:
+    return "true/false" if kind == "bool" else "a number"
 
 
-def _mismatch_hint(wanted: str) -> str | None:
+def _mismatch(where: str, wanted: Kind, found: Kind) -> str:
+    return f"{where} needs {_describe(wanted)}, got {_describe(found)}"
+
+
+def _mismatch_hint(wanted: Kind) -> str | None:
     if wanted == "bool":
         return "compare the number with something, e.g. x > 0"
     return None

@@ -51,6 +51,7 @@ except ImportError:  # PyYAML built without libyaml: the pure-Python parser does
     _HAVE_LIBYAML = False
 
 from harness.errors import ScenarioError
+from harness.units import format_size
 
 __all__ = [
     "MAX_ALIAS_NODES",
@@ -157,9 +158,7 @@ def error_at(
         position = key_position_of(container, key_or_index)
     else:
         position = position_of(container, key_or_index)
-    return ScenarioError(
-        message, path=path, line=position.line, column=position.column, hint=hint
-    )
+    return ScenarioError(message, path=path, line=position.line, column=position.column, hint=hint)
 
 
 def load_yaml_file(path: str | os.PathLike[str]) -> LineDict:
@@ -249,7 +248,11 @@ def load_yaml(
         if root is None or (isinstance(root, ScalarNode) and root.tag == _NULL_TAG):
             raise _empty(path)
         if not isinstance(root, MappingNode):
-            found = "a list" if isinstance(root, SequenceNode) else f"the value {root.value!r}"
+            if isinstance(root, SequenceNode):
+                found = "a list"
+            else:
+                scalar = str(root.value)
+                found = f"the value {scalar if len(scalar) <= 40 else scalar[:40] + '...'!r}"
             raise ScenarioError(
                 f"the top level of a scenario must be a mapping of keys, found {found}",
                 path=path,
@@ -310,7 +313,6 @@ _FLOAT_RE = re.compile(
 )
 _MERGE_RE = re.compile(r"^<<\Z")
 
-# Problems PyYAML reports in its own terms, and what a scenario author should do about them.
 # Problems the parser reports in its own terms (libyaml's or PyYAML's wording), and what a
 # scenario author should do about them.
 _HINTS = (
@@ -452,8 +454,9 @@ class _Loader(Composer, SafeConstructor, Resolver):
     def _construct_key(self, key_node: Node) -> Any:
         key = self.construct_object(key_node, deep=False)
         if isinstance(key, (list, dict)) or not isinstance(key, Hashable):
-            raise self._error("a mapping key must be a plain value, not a list or mapping",
-                              key_node.start_mark)
+            raise self._error(
+                "a mapping key must be a plain value, not a list or mapping", key_node.start_mark
+            )
         return key
 
     def _check_and_merge(self, node: MappingNode) -> None:
@@ -618,7 +621,7 @@ def _byte_position(data: bytes, index: int) -> tuple[int, int]:
 
 def _too_large(path: str) -> ScenarioError:
     return ScenarioError(
-        f"file is larger than the {MAX_INPUT_BYTES // 1024} KiB allowed for a scenario",
+        f"file is larger than the {format_size(MAX_INPUT_BYTES)} allowed for a scenario",
         path=path,
         hint="split it into several scenarios, or generate cases with a matrix",
     )
@@ -647,9 +650,7 @@ def _from_marked(exc: MarkedYAMLError, text: str, path: str) -> ScenarioError:
         lines = text.splitlines()
         if position.line <= len(lines) and "\t" in lines[position.line - 1][: position.column]:
             hint = _TAB_HINT
-    return ScenarioError(
-        message, path=path, line=position.line, column=position.column, hint=hint
-    )
+    return ScenarioError(message, path=path, line=position.line, column=position.column, hint=hint)
 
 
 def _from_reader(exc: ReaderError, text: str, path: str, in_bytes: bool) -> ScenarioError:

@@ -358,8 +358,7 @@ class Machine:
         ctx = self.current
         # A DPC queued on the CPU that is running below DISPATCH interrupts it right away.
         if (
-            not self.preemptive
-            and ctx is not None
+            ctx is not None
             and ctx.cpu is cpu
             and ctx.irql < DISPATCH_LEVEL
             and ctx.kind is not ContextKind.SYSTEM
@@ -454,10 +453,19 @@ class Machine:
         self._sched.switch()
 
     def deliver_dpcs(self, ctx: Context) -> None:
-        """Fifo mode: run the CPU's queued DPCs on top of ``ctx`` (its IRQL dropped below
-        DISPATCH_LEVEL, or a DPC was just queued on its CPU)."""
+        """Run the CPU's queued DPCs on top of ``ctx`` before it goes on (its IRQL dropped below
+        DISPATCH_LEVEL, or a DPC was just queued on its CPU), as the DISPATCH_LEVEL software
+        interrupt would. Fifo mode runs them inline; preemptive modes switch to the scheduler,
+        which runs them (``ctx``'s CPU offers nothing else while it has DPCs) and resumes ``ctx``
+        later."""
         cpu = ctx.cpu
         assert cpu is not None
+        if self.preemptive:
+            if ctx.glet is not None and self._sched is not None:
+                self._forced = (cpu, _DPC)
+                self.current = None
+                self._sched.switch()
+            return
         while cpu.dpcs and cpu.stack[-1] is ctx and ctx.irql < DISPATCH_LEVEL:
             self._run_dpc_inline(cpu)
         self.current = ctx
@@ -558,6 +566,10 @@ class Machine:
                     pick = candidates[self.decide("schedule", keys)]
                 elif candidates:
                     pick = candidates[0]
+                elif self._spin_cycle():
+                    # Timed events (a periodic timer) would keep the clock running forever.
+                    self._check_stuck()
+                    return
             else:
                 # Fifo: the first CPU with work (the answer decide() would give).
                 for cpu in cpus:
@@ -681,6 +693,9 @@ class Machine:
                 params=(ctx.irql, ctx.entry_irql, 0),
                 location=code_location(ctx.routine),
             )
+        # DONE before the exit hooks run: a thread object is signalled once its thread ended,
+        # and the hook that wakes its waiters checks exactly that.
+        ctx.state = CtxState.DONE
         for hook in ctx.on_exit:
             hook(ctx)
         cpu = ctx.cpu
@@ -688,7 +703,6 @@ class Machine:
             cpu.stack.pop()
         ctx.last_cpu = cpu
         ctx.cpu = None
-        ctx.state = CtxState.DONE
         if self.trace is not None:
             self.trace.append((self.now, cpu.index if cpu else -1, ctx.id, "ctx.end", ()))
 
@@ -724,6 +738,23 @@ class Machine:
         ]
         if spinners:
             self._report_stuck(spinners)
+
+    def _spin_cycle(self) -> bool:
+        """Some CPU spins on a lock that can never be released: following lock holders leads
+        back into a cycle of spinners, or to a holder that has ended (no timed event can
+        change either)."""
+        for cpu in self.cpus:
+            top = cpu.stack[-1] if cpu.stack else None
+            if top is None or top.state is not CtxState.SPINNING:
+                continue
+            seen = {top.id}
+            owner = getattr(top.spinning_on, "owner", None)
+            while owner is not None and owner.state is CtxState.SPINNING and owner.id not in seen:
+                seen.add(owner.id)
+                owner = getattr(owner.spinning_on, "owner", None)
+            if owner is not None and (owner.id in seen or owner.state is CtxState.DONE):
+                return True
+        return False
 
     def _report_stuck(self, spinners: list[Context]) -> None:
         chain = "; ".join(

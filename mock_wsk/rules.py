@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from mock_wsk.kernel import rules as _kernel_rules  # noqa: F401
+from mock_wsk.wsk import rules as _wsk_rules  # noqa: F401
 from mock_wsk.verifier import Rule, all_rules
 
 # Area catalogs register themselves on import; list each one here so the catalog is complete.
-CATALOG_MODULES = ("mock_wsk.kernel.rules",)
+CATALOG_MODULES = ("mock_wsk.kernel.rules", "mock_wsk.wsk.rules")
 
 
 def catalog() -> list[Rule]:

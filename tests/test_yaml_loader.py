@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -299,17 +302,57 @@ def test_missing_file_is_a_scenario_error(tmp_path: Path) -> None:
     assert info.value.path.endswith("nope.yaml")
 
 
-def test_billion_laughs_is_rejected_quickly() -> None:
+def laughs(levels: int) -> str:
+    """The "billion laughs" document: each level lists the previous one nine times."""
     lines = ['lol: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
-    for level in range(1, 10):
+    for level in range(1, levels + 1):
         refs = ", ".join([f"*a{level - 1}"] * 9)
         lines.append(f"l{level}: &a{level} [{refs}]")
-    started = time.perf_counter()
-    error = fails("\n".join(lines) + "\n")
-    assert time.perf_counter() - started < 2.0
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_expansion_is_refused_where_it_crosses_the_limit() -> None:
+    # Five levels expand to ~66,000 nodes: over the limit, yet small enough that a broken
+    # limit fails this test ("did not raise") instead of exhausting memory.
+    error = fails(laughs(5))
     assert "aliases expand to more than" in error.message
+    assert error.hint and "balloon" in error.hint
     # Located at the first alias of the fourth level, which crosses the limit.
     assert (error.line, error.column) == (5, 10)
+
+
+def test_billion_laughs_is_refused_in_bounded_time_and_memory(backend: str) -> None:
+    # The real thing (10**9 nodes) runs in a child process with a memory cap and a timeout,
+    # so a regression fails the test rather than the machine.
+    child = textwrap.dedent(
+        f"""
+        import sys
+        try:
+            import resource
+            resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+        except (ImportError, ValueError, OSError):
+            pass
+        from harness import yaml_loader
+        from harness.errors import ScenarioError
+        yaml_loader._backend = {backend!r}
+        try:
+            yaml_loader.load_yaml(sys.stdin.read(), "bomb.yaml")
+        except ScenarioError as error:
+            print(error.message)
+        """
+    )
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", child],
+        input=laughs(9),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert time.perf_counter() - started < 20
+    assert result.returncode == 0, result.stderr
+    assert "aliases expand to more than" in result.stdout
 
 
 def test_one_big_anchor_used_many_times_is_rejected() -> None:
@@ -348,7 +391,9 @@ def test_deep_nesting_is_refused() -> None:
 
 def test_nesting_through_aliases_is_bounded() -> None:
     deep = "[" * 40 + "]" * 40
-    error = fails(f"a: &d {deep}\nb: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[*d]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n")
+    error = fails(
+        f"a: &d {deep}\nb: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[*d]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n"
+    )
     assert error.line == 2 and "nesting is deeper" in error.message
 
 
@@ -358,8 +403,9 @@ def test_nesting_through_aliases_is_bounded() -> None:
 def test_scenario_error_rendering() -> None:
     assert str(ScenarioError("boom", path="f.yaml")) == "f.yaml: boom"
     assert str(ScenarioError("boom", path="f.yaml", line=3)) == "f.yaml:3: boom"
-    error = ScenarioError("unknown key 'bandwith'", path="f.yaml", line=3, column=5,
-                          hint="did you mean 'bandwidth'?")
+    error = ScenarioError(
+        "unknown key 'bandwith'", path="f.yaml", line=3, column=5, hint="did you mean 'bandwidth'?"
+    )
     assert str(error) == "f.yaml:3:5: unknown key 'bandwith'\n  hint: did you mean 'bandwidth'?"
     assert error.to_dict() == {
         "path": "f.yaml",

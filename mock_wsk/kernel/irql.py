@@ -52,11 +52,13 @@ def KeLowerIrql(NewIrql: int) -> None:
 
 def set_irql(m: _machine.Machine, new_irql: int) -> None:
     """Change the current IRQL; DPCs queued on this CPU run as soon as it drops below
-    DISPATCH_LEVEL (fifo mode delivers them here; preemptive modes at the next step)."""
+    DISPATCH_LEVEL, before the caller goes on."""
     ctx = m.current
     assert ctx is not None
     ctx.irql = new_irql
-    if new_irql < DISPATCH_LEVEL and not m.preemptive and ctx.cpu is not None and \
+    if new_irql < DISPATCH_LEVEL:
+        ctx.stall_ns = 0  # the DPC watchdog counts one stretch at DISPATCH_LEVEL or above
+    if new_irql < DISPATCH_LEVEL and ctx.cpu is not None and \
             ctx.cpu.dpcs and ctx.kind is not _machine.ContextKind.SYSTEM:
         m.deliver_dpcs(ctx)
 

@@ -76,6 +76,10 @@ define_rule("pool.bad_free", "Freeing something that is not a pool block", E,
 define_rule("pool.leak", "Pool leaked at unload", E, _DV,
             "No pool block is left allocated when the driver unloads (tag tracking).",
             "CONTRACTS D.20")
+define_rule("pool.overrun", "Access outside a pool block", E,
+            BugCheck.DRIVER_CORRUPTED_EXPOOL,
+            "A driver may use at most the NumberOfBytes it allocated; accessing memory outside "
+            "that range can corrupt the pool.", "WDK ExAllocatePool2")
 
 # --- IRPs (C.17, D.21)
 define_rule("irp.double_completion", "IRP completed twice", E,
@@ -97,6 +101,11 @@ define_rule("irp.leak", "IRP never freed", W, _DV,
             "Every IRP allocated with IoAllocateIrp is freed with IoFreeIrp.", "CONTRACTS D.21")
 define_rule("irp.freed_after_cancel_before_completion", "Cancelled IRP freed too early", E, _IOV,
             "A cancelled IRP is freed only after its completion routine ran.", "CONTRACTS C.17")
+define_rule("irp.no_stack_location", "No IRP stack location left", E,
+            BugCheck.NO_MORE_IRP_STACK_LOCATIONS,
+            "Every driver an IRP is passed to needs a stack location: allocate the IRP with "
+            "enough of them (at least 1 for WSK), and never use the current location of an IRP "
+            "that has none (a driver's own IRP at its top).", "WDK IoCallDriver, IoAllocateIrp")
 
 # --- MDLs (C.15, D.20)
 define_rule("mdl.free_while_in_use", "MDL freed while I/O uses it", E, _DV,
@@ -106,6 +115,19 @@ define_rule("mdl.changed_while_in_use", "Buffer changed under a pending request"
             "unchanged.", "CONTRACTS C.15")
 define_rule("mdl.leak", "MDL leaked at unload", E, BugCheck.DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS,
             "No MDL is left allocated or locked when the driver unloads.", "CONTRACTS D.20")
+define_rule("mdl.use_after_free", "MDL used after IoFreeMdl", E, _DV,
+            "An MDL is never used, passed or freed again after IoFreeMdl.", "CONTRACTS D.20")
+define_rule("mdl.not_locked", "MDL pages not locked", E, _DV,
+            "An MDL used for I/O or mapped describes locked pages (MmProbeAndLockPages) or "
+            "nonpaged memory (MmBuildMdlForNonPagedPool).", "CONTRACTS C.15; WDK WSK_BUF")
+define_rule("mdl.bad_range", "WSK_BUF outside its MDL chain", E, _DV,
+            "WSK_BUF.Offset lies within the first MDL of the chain and Offset + Length within the "
+            "bytes the chain describes.", "WDK WSK_BUF")
+define_rule("mdl.misuse", "MDL lock state misused", E, _DV,
+            "MmProbeAndLockPages is not called on locked pages, MmUnlockPages only undoes "
+            "MmProbeAndLockPages, an MDL is unlocked before IoFreeMdl, and "
+            "MmBuildMdlForNonPagedPool describes nonpaged memory only.",
+            "WDK MmProbeAndLockPages, MmUnlockPages, MmBuildMdlForNonPagedPool")
 
 # --- rundown protection, work items, threads
 define_rule("rundown.release_without_acquire", "Rundown released without acquire", E, _DV,

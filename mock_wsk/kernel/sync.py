@@ -275,8 +275,10 @@ def KeStallExecutionProcessor(MicroSeconds: int) -> None:
     m.preemption_point()
     ctx = m.current
     assert ctx is not None
+    if ctx.irql < DISPATCH_LEVEL:
+        return  # below DISPATCH_LEVEL a stall is only slow; the watchdog does not see it
     ctx.stall_ns += MicroSeconds * 1000
-    if ctx.irql >= DISPATCH_LEVEL and ctx.stall_ns > DPC_STALL_WARNING_NS:
+    if ctx.stall_ns > DPC_STALL_WARNING_NS:
         m.report("dpc.watchdog",
                  f"{ctx.stall_ns // 1000} us stalled at IRQL {ctx.irql} in {ctx.label}",
                  params=(ctx.stall_ns // 1000, 0, 0))

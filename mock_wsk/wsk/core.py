@@ -1,0 +1,191 @@
+"""The per-machine WSK provider state, its settings, and the two mechanisms every request uses:
+running provider work in a DPC, and completing a request through the caller's IRP.
+
+A harness configures the provider with :func:`configure_wsk` and reads results from
+:func:`wsk_state` (``.stats``, ``.network``, ``.sockets``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mock_wsk import fidelity
+from mock_wsk.kernel.irp import irp_begin, irp_complete
+from mock_wsk.machine import KDPC, Machine
+from mock_wsk.status import STATUS_PENDING
+
+CALLBACK_IRQL_POLICIES = ("dispatch", "passive", "any")
+COMPLETION_POLICIES = (None, "inline", "pended")
+
+
+@dataclass
+class WskSettings:
+    """What a scenario may set about the provider (see :func:`configure_wsk`)."""
+
+    # IRQL of event callbacks: "dispatch", "passive" or "any" (asked per call at the
+    # decision point; fifo answers DISPATCH_LEVEL).
+    callback_irql: str = field(default_factory=lambda: fidelity.choose("wsk.callback_irql"))
+    # Force "inline" or "pended" completion of requests that may do either; None = decide.
+    completion: str | None = None
+    # Before this virtual time the provider NPI is not available (WskCaptureProviderNPI).
+    provider_ready_at_ns: int = 0
+    dead_socket_close_deadline_ns: int = field(
+        default_factory=lambda: fidelity.choose("wsk.dead_socket_close_deadline_ns"))
+    deregister_hang_ns: int = field(default_factory=lambda: fidelity.choose("wsk.deregister_hang_ns"))
+    nodelay_supported: bool = True
+    default_isb: int = field(default_factory=lambda: fidelity.choose("wsk.default_isb"))
+    rtt_ns: int = field(default_factory=lambda: fidelity.choose("wsk.default_rtt_ns"))
+    local_address: str = "10.0.0.1"
+
+    def validate(self) -> None:
+        if self.callback_irql not in CALLBACK_IRQL_POLICIES:
+            raise ValueError(f"callback_irql must be one of {CALLBACK_IRQL_POLICIES}, "
+                             f"not {self.callback_irql!r}")
+        if self.completion not in COMPLETION_POLICIES:
+            raise ValueError(f"completion must be one of {COMPLETION_POLICIES}, "
+                             f"not {self.completion!r}")
+        for name in ("provider_ready_at_ns", "dead_socket_close_deadline_ns", "default_isb",
+                     "rtt_ns", "deregister_hang_ns"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+
+
+class WskStats:
+    """Counters a harness asserts on. Cheap: one dict increment per event."""
+
+    __slots__ = ("callbacks", "returns", "not_entered", "disables", "completions")
+
+    def __init__(self) -> None:
+        self.callbacks: dict[str, int] = {}  # callback name -> calls entered
+        self.returns: dict[tuple[str, int], int] = {}  # (callback, status) -> count
+        self.not_entered: dict[str, int] = {}  # deliveries dropped: callback not enabled
+        self.disables: dict[str, int] = {}  # disable outcome name -> count
+        self.completions: dict[str, int] = {}  # "inline" / "pended" -> requests
+
+
+class Wsk:
+    """Per-machine provider state (``m.subsystem(Wsk)``)."""
+
+    def __init__(self, machine: Machine) -> None:
+        self.m = machine
+        self.settings = WskSettings()
+        self.stats = WskStats()
+        self.sockets: dict[int, Any] = {}  # open sockets by id (WSK_SOCKET)
+        self.all_sockets: list[Any] = []  # every socket ever created, for reports
+        self.registrations: list[Any] = []
+        self.next_socket_id = 1
+        self.next_send_id = 1
+        self._dpcs: list[KDPC] = []  # reusable KDPCs for provider work
+        from mock_wsk.wsk.network import Network  # late: network imports this module
+
+        self.network = Network(self)
+
+    # ------------------------------------------------------------------ provider work in DPCs
+
+    def pick_cpu(self, home: int) -> int:
+        """The CPU for provider work: ``home`` is the natural answer; others by decision."""
+        m = self.m
+        cpus = m.cpus
+        if len(cpus) == 1 or m._trivial:
+            return home
+        order = [home] + [c.index for c in cpus if c.index != home]
+        return order[m.decide("cpu", order)]
+
+    def run_in_dpc(self, cpu: int, name: str, fn: Callable[[Any], None], arg: Any) -> None:
+        """Queue ``fn(arg)`` as a DPC on ``cpu`` (DISPATCH_LEVEL, may call driver code)."""
+        pool = self._dpcs
+        dpc = pool.pop() if pool else KDPC()
+        dpc.DeferredRoutine = _dpc_trampoline
+        dpc.DeferredContext = pool
+        dpc.name = name
+        self.m.queue_dpc(cpu, dpc, fn, arg)
+
+    # ------------------------------------------------------------------ IRP completion
+
+    def completion_is_inline(self) -> bool:
+        forced = self.settings.completion
+        if forced is not None:
+            inline = forced == "inline"
+        else:
+            inline = self.m.decide("completion", ("inline", "pended")) == 0
+        key = "inline" if inline else "pended"
+        self.stats.completions[key] = self.stats.completions.get(key, 0) + 1
+        return inline
+
+    def finish(self, irp: Any, status: int, information: Any = 0, cpu: int | None = None) -> int:
+        """Complete a request that is done now, inline or pended (the decision point chooses):
+        returns what the WSK function returns (the status, or STATUS_PENDING)."""
+        if self.completion_is_inline():
+            irp_complete(self.m, irp, status, information, pending_returned=False)
+            return status
+        self.complete_later(irp, status, information, cpu)
+        return STATUS_PENDING
+
+    def fail(self, irp: Any, status: int) -> int:
+        """A request refused synchronously: the IRP still completes (CONTRACTS C.17)."""
+        if irp is not None:
+            irp_complete(self.m, irp, status, 0, pending_returned=False)
+        return status
+
+    def complete_later(self, irp: Any, status: int, information: Any = 0,
+                       cpu: int | None = None) -> None:
+        """Complete a pended IRP from a DPC (its completion routine runs there)."""
+        if cpu is None:
+            cpu = self.pick_cpu(_current_cpu(self.m))
+        self.run_in_dpc(cpu, "WskCompleteIrp", _complete_pended, (self.m, irp, status,
+                                                                 information))
+
+    def begin(self, irp: Any, owner: str) -> bool:
+        return irp_begin(self.m, irp, owner)
+
+    # ------------------------------------------------------------------ unload checks
+
+    def check_unload(self) -> None:
+        """Called when the last driver unloaded: sockets and registrations left behind."""
+        for sock in list(self.sockets.values()):
+            self.m.report(
+                "wsk.socket.leak",
+                f"socket #{sock.id} ({sock.category.value}) was never closed",
+                objects={"socket": sock.id, "created_at": sock.created_at},
+                location=sock.created_at,
+            )
+        for reg in self.registrations:
+            if reg.captures or not reg.deregistered:
+                what = (f"{reg.captures} provider NPI capture(s) not released"
+                        if reg.captures else "WskDeregister was never called")
+                self.m.report("wsk.registration.leak", what, location=reg.registered_at)
+
+
+def _dpc_trampoline(dpc: KDPC, pool: list[KDPC], fn: Callable[[Any], None], arg: Any) -> None:
+    pool.append(dpc)  # already dequeued: reusable from here on
+    fn(arg)
+
+
+def _complete_pended(args: tuple[Machine, Any, int, Any]) -> None:
+    m, irp, status, information = args
+    irp_complete(m, irp, status, information, pending_returned=True)
+
+
+def _current_cpu(m: Machine) -> int:
+    ctx = m.current
+    return ctx.cpu.index if ctx is not None and ctx.cpu is not None else 0
+
+
+def wsk_state(m: Machine) -> Wsk:
+    """The machine's WSK provider: settings, stats, network, sockets."""
+    return m.subsystem(Wsk)
+
+
+def configure_wsk(m: Machine, **settings: Any) -> WskSettings:
+    """Set provider settings for a scenario, e.g. ``configure_wsk(m, callback_irql="passive",
+    completion="pended", dead_socket_close_deadline_ns=50_000_000)``."""
+    state = wsk_state(m)
+    for name, value in settings.items():
+        if not hasattr(state.settings, name):
+            raise ValueError(f"unknown WSK setting {name!r}; known: "
+                             f"{', '.join(WskSettings.__dataclass_fields__)}")
+        setattr(state.settings, name, value)
+    state.settings.validate()
+    return state.settings

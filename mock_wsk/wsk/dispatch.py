@@ -1,0 +1,435 @@
+"""Event delivery: how the provider calls a driver's WSK event callbacks.
+
+Each delivery runs in a DPC (DISPATCH_LEVEL, ``WSK_FLAG_AT_DISPATCH_LEVEL`` in Flags) or in a
+passive work-item context, on a CPU chosen at the decision point, as the scenario's
+``callback_irql`` policy says (CONTRACTS B.8). Around the driver's callback the provider:
+
+1. enters only if the event is enabled at that moment (:meth:`EventRegistry.try_begin`): a
+   delivery queued before a disable request never starts after it (A.4);
+2. records the callback name in ``ctx.callbacks`` (so a wait inside it is caught: B.9) and counts
+   it in flight from entry to return;
+3. after return checks the status (B.10) and the IRQL (B.8), then ends the call, completing the
+   disables that waited for it - their IRPs complete here, in this context - and, if the socket
+   is closing and this was its last call in flight, the close (C.18).
+
+The hot path (one WskReceiveEvent) avoids allocations it can: indications are built when data
+arrives, the BytesAccepted box is reused, and tracing costs nothing when off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mock_wsk.constants import (
+    DISPATCH_LEVEL,
+    WSK_EVENT_ACCEPT,
+    WSK_EVENT_DISCONNECT,
+    WSK_EVENT_RECEIVE,
+    WSK_EVENT_RECEIVE_FROM,
+    WSK_EVENT_SEND_BACKLOG,
+    WSK_FLAG_AT_DISPATCH_LEVEL,
+)
+from mock_wsk.kernel import sync
+from mock_wsk.kernel.irp import irp_complete
+from mock_wsk.machine import ContextKind
+from mock_wsk.status import (
+    STATUS_DATA_NOT_ACCEPTED,
+    STATUS_PENDING,
+    STATUS_REQUEST_NOT_ACCEPTED,
+    STATUS_SUCCESS,
+    status_name,
+)
+from mock_wsk.verifier import code_location
+from mock_wsk.wsk import rules as _rules  # noqa: F401  (registers the rules reported here)
+from mock_wsk.wsk.core import Wsk
+from mock_wsk.wsk.sockets import WSK_SOCKET, finish_close, open_socket, signal_dead
+from mock_wsk.wsk.states import State
+from mock_wsk.wsk.structs import WSK_MOCK_EXTENSION_EVENT_PING
+
+# An event kind: (callback name, event flag, invoke(w, sock, payload, flags), not_entered(w,
+# sock, payload)). Module-level tuples: building one per delivery would be churn.
+Kind = tuple[str, int, Callable[..., None], Callable[..., None]]
+
+_IRQL_OPTIONS = ("DISPATCH_LEVEL", "PASSIVE_LEVEL")
+
+
+def deliver(w: Wsk, sock: WSK_SOCKET, kind: Kind, payload: Any = None) -> None:
+    """Schedule one call of ``kind``'s callback on ``sock``."""
+    m = w.m
+    policy = w.settings.callback_irql
+    if m._trivial:
+        at_dispatch = policy != "passive"
+        cpu = sock.home_cpu
+    else:
+        at_dispatch = policy == "dispatch" or (
+            policy == "any" and m.decide("irql", _IRQL_OPTIONS) == 0)
+        cpu = w.pick_cpu(sock.home_cpu)
+    if at_dispatch:
+        w.run_in_dpc(cpu, kind[0], _run_at_dispatch, (w, sock, kind, payload))
+    else:
+        m.spawn(ContextKind.WORK_ITEM, kind[0], _run_passive, ((w, sock, kind, payload),),
+                cpu=cpu)
+
+
+def _run_at_dispatch(args: tuple[Wsk, WSK_SOCKET, Kind, Any]) -> None:
+    _call(args[0], args[1], args[2], args[3], WSK_FLAG_AT_DISPATCH_LEVEL)
+
+
+def _run_passive(args: tuple[Wsk, WSK_SOCKET, Kind, Any]) -> None:
+    _call(args[0], args[1], args[2], args[3], 0)
+
+
+def _call(w: Wsk, sock: WSK_SOCKET, kind: Kind, payload: Any, flags: int) -> None:
+    name, flag, invoke, not_entered = kind
+    events = sock.events
+    if not events.try_begin(flag):
+        counts = w.stats.not_entered
+        counts[name] = counts.get(name, 0) + 1
+        not_entered(w, sock, payload)
+        return
+    m = w.m
+    ctx = m.current
+    assert ctx is not None
+    irql = ctx.irql
+    counts = w.stats.callbacks
+    counts[name] = counts.get(name, 0) + 1
+    if m.trace is not None:
+        m.emit("wsk.callback.enter", name, sock.id)
+    ctx.callbacks.append(name)
+    try:
+        invoke(w, sock, payload, flags)
+    finally:
+        ctx.callbacks.pop()
+    if ctx.irql != irql:
+        m.report("wsk.callback.irql",
+                 f"{name} returned at IRQL {ctx.irql}; it was called at IRQL {irql}",
+                 params=(ctx.irql, irql, 0), location=_callback_location(sock, name))
+        ctx.irql = irql  # keep the machine consistent after recording the bug
+    done = events.end(flag)
+    if done:
+        for irp in done:
+            if irp is not None:
+                irp_complete(m, irp, STATUS_SUCCESS, 0, pending_returned=True)
+    if sock.state is State.CLOSING and not events.total_in_flight:
+        finish_close(w, sock)
+
+
+def _callback_location(sock: WSK_SOCKET, name: str) -> Any:
+    fn = getattr(sock.client_dispatch, name, None) if sock.client_dispatch else None
+    return code_location(fn)
+
+
+def _returned(w: Wsk, name: str, status: int) -> None:
+    returns = w.stats.returns
+    key = (name, status)
+    returns[key] = returns.get(key, 0) + 1
+
+
+def _bad_return(w: Wsk, sock: WSK_SOCKET, name: str, status: Any, allowed: str) -> None:
+    w.m.report("wsk.callback.bad_return",
+               f"{name} returned {_status_text(status)}; allowed: {allowed}",
+               objects={"socket": sock.id, "reaction_chosen_by": "fidelity:wsk.bad_callback_return"},
+               location=_callback_location(sock, name))
+
+
+def _status_text(status: Any) -> str:
+    return status_name(status) if isinstance(status, int) else repr(status)
+
+
+def _ignore(w: Wsk, sock: WSK_SOCKET, payload: Any) -> None:
+    """A dropped notification (the callback was disabled meanwhile) needs no follow-up."""
+
+
+# ---------------------------------------------------------------------- WskReceiveEvent
+
+
+def pump_receive(w: Wsk, sock: WSK_SOCKET) -> None:
+    """Move buffered data on: first to posted WskReceive requests, else to the receive
+    callback (one indication at a time per socket), else leave it buffered."""
+    if sock.receives:
+        from mock_wsk.wsk.requests import satisfy_receives
+
+        satisfy_receives(w, sock)
+    if (sock.rx is not None and not sock.indicating and not sock.paused
+            and sock.events.enabled & WSK_EVENT_RECEIVE and not sock.receives):
+        sock.indicating = True
+        deliver(w, sock, RECEIVE, None)
+
+
+def _invoke_receive(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> None:
+    callback = sock.client_dispatch.WskReceiveEvent
+    if payload is _DEAD:
+        status = callback(sock.context, flags, None, 0, None)
+        _returned(w, "WskReceiveEvent", status)
+        if status not in _RECEIVE_OK:
+            _bad_return(w, sock, "WskReceiveEvent", status, _RECEIVE_ALLOWED)
+        signal_dead(w, sock)
+        return
+    head = sock.rx
+    indicated = sock.rx_bytes
+    box = sock.accepted_box
+    box.value = 0
+    status = callback(sock.context, flags, head, indicated, box)
+    returns = w.stats.returns
+    key = ("WskReceiveEvent", status)
+    returns[key] = returns.get(key, 0) + 1
+    sock.indicating = False
+    if status == STATUS_SUCCESS:
+        accepted = box.value
+        if accepted == indicated:
+            sock.rx = sock.rx_tail = None
+            sock.rx_bytes = 0
+        elif isinstance(accepted, int) and 0 <= accepted < indicated:
+            consume(sock, accepted)
+            sock.paused = True  # partial accept: no more indications until WskReceive
+        else:
+            _bad_return(w, sock, "WskReceiveEvent", status,
+                        f"*BytesAccepted <= BytesIndicated ({indicated}); got {accepted!r}")
+            sock.paused = True
+    elif status == STATUS_PENDING:
+        sock.retained[id(head)] = head  # the client owns the chain until WskRelease
+        sock.rx = sock.rx_tail = None
+        sock.rx_bytes = 0
+    elif status == STATUS_DATA_NOT_ACCEPTED:
+        sock.paused = True
+    else:
+        _bad_return(w, sock, "WskReceiveEvent", status, _RECEIVE_ALLOWED)
+        sock.paused = True
+    if sock.rx is not None and not sock.paused:
+        pump_receive(w, sock)  # more data arrived during the call
+
+
+def _receive_not_entered(w: Wsk, sock: WSK_SOCKET, payload: Any) -> None:
+    sock.indicating = False  # the data stays buffered for WskReceive or a re-enable
+
+
+def consume(sock: WSK_SOCKET, nbytes: int) -> None:
+    """Drop ``nbytes`` from the front of the receive chain (lengths only, no bytes move)."""
+    sock.rx_bytes -= nbytes
+    node = sock.rx
+    while nbytes and node is not None:
+        buf = node.Buffer
+        if buf.Length <= nbytes:
+            nbytes -= buf.Length
+            node = node.Next
+        else:
+            buf.Offset += nbytes
+            buf.Length -= nbytes
+            nbytes = 0
+    sock.rx = node
+    if node is None:
+        sock.rx_tail = None
+
+
+_RECEIVE_OK = (STATUS_SUCCESS, STATUS_PENDING, STATUS_DATA_NOT_ACCEPTED)
+_RECEIVE_ALLOWED = "STATUS_SUCCESS, STATUS_PENDING, STATUS_DATA_NOT_ACCEPTED"
+_DEAD: Any = object()  # payload: indicate NULL (the socket is dead)
+
+RECEIVE: Kind = ("WskReceiveEvent", WSK_EVENT_RECEIVE, _invoke_receive, _receive_not_entered)
+
+
+def indicate_dead(w: Wsk, sock: WSK_SOCKET) -> None:
+    """Tell the client the socket is dead: a NULL indication through whichever callback the
+    socket's category has (CONTRACTS B.11)."""
+    events = sock.events.enabled
+    if events & WSK_EVENT_RECEIVE:
+        deliver(w, sock, RECEIVE, _DEAD)
+    elif events & WSK_EVENT_RECEIVE_FROM:
+        deliver(w, sock, RECEIVE_FROM, _DEAD)
+    elif events & WSK_EVENT_ACCEPT:
+        deliver(w, sock, ACCEPT, _DEAD)
+
+
+# ---------------------------------------------------------------------- WskDisconnectEvent
+
+
+def _invoke_disconnect(w: Wsk, sock: WSK_SOCKET, payload: int, flags: int) -> None:
+    status = sock.client_dispatch.WskDisconnectEvent(sock.context, flags | payload)
+    _returned(w, "WskDisconnectEvent", status)
+    if status != STATUS_SUCCESS:
+        _bad_return(w, sock, "WskDisconnectEvent", status, "STATUS_SUCCESS")
+
+
+DISCONNECT: Kind = ("WskDisconnectEvent", WSK_EVENT_DISCONNECT, _invoke_disconnect, _ignore)
+
+
+# ---------------------------------------------------------------------- WskSendBacklogEvent
+
+
+def _invoke_send_backlog(w: Wsk, sock: WSK_SOCKET, isb: int, flags: int) -> None:
+    status = sock.client_dispatch.WskSendBacklogEvent(sock.context, isb)
+    _returned(w, "WskSendBacklogEvent", status)
+    if status != STATUS_SUCCESS:
+        _bad_return(w, sock, "WskSendBacklogEvent", status, "STATUS_SUCCESS")
+
+
+SEND_BACKLOG: Kind = ("WskSendBacklogEvent", WSK_EVENT_SEND_BACKLOG, _invoke_send_backlog,
+                      _ignore)
+
+
+def notify_isb(w: Wsk, sock: WSK_SOCKET, isb: int) -> None:
+    """The transport's ideal send backlog changed (the Transport seam's on_isb_change)."""
+    if sock.events.enabled & WSK_EVENT_SEND_BACKLOG and sock.state is State.CONNECTED:
+        deliver(w, sock, SEND_BACKLOG, isb)
+
+
+# ---------------------------------------------------------------------- WskAcceptEvent
+
+
+def _invoke_accept(w: Wsk, listener: WSK_SOCKET, new: Any, flags: int) -> None:
+    from mock_wsk.wsk.structs import SOCKADDR_IN
+
+    callback = listener.client_dispatch.WskAcceptEvent
+    context_box: Any = _OutBox()
+    dispatch_box: Any = _OutBox()
+    if new is _DEAD:
+        status = callback(listener.context, flags, None, None, None, context_box, dispatch_box)
+        _returned(w, "WskAcceptEvent", status)
+        signal_dead(w, listener)
+        return
+    # Addresses are valid only during the call (B.11): fresh copies, not the socket's own.
+    local = SOCKADDR_IN()
+    local.copy_from(new.local)
+    remote = SOCKADDR_IN()
+    remote.copy_from(new.remote)
+    status = callback(listener.context, flags, local, remote, new, context_box, dispatch_box)
+    _returned(w, "WskAcceptEvent", status)
+    if status == STATUS_SUCCESS:
+        new.context = context_box.value
+        new.client_dispatch = dispatch_box.value
+        new.events.inherit_from(listener.events)  # A.6: only through WskAcceptEvent
+        _drop_null_inherited(w, new)
+        open_socket(w, new)
+        pump_receive(w, new)
+        return
+    if status != STATUS_REQUEST_NOT_ACCEPTED:
+        _bad_return(w, listener, "WskAcceptEvent", status,
+                    "STATUS_SUCCESS, STATUS_REQUEST_NOT_ACCEPTED")
+    w.network.reject(new)  # the provider closes the refused socket
+
+
+def _drop_null_inherited(w: Wsk, sock: WSK_SOCKET) -> None:
+    from mock_wsk.wsk.states import CALLBACK_OF_EVENT
+
+    events = sock.events
+    mask = events.enabled
+    for flag, slot in CALLBACK_OF_EVENT.items():
+        if mask & flag and getattr(sock.client_dispatch, slot, None) is None:
+            w.m.report("wsk.event.null_callback",
+                       f"socket #{sock.id} inherits {slot} from its listener but the accept "
+                       f"socket's dispatch table has no {slot}",
+                       objects={"socket": sock.id})
+            events.enabled &= ~flag
+
+
+def _accept_not_entered(w: Wsk, listener: WSK_SOCKET, new: Any) -> None:
+    if new is not _DEAD:
+        from mock_wsk.wsk.requests import offer_to_accept
+
+        offer_to_accept(w, listener, new)  # ACCEPT disabled meanwhile: WskAccept takes it
+
+
+class _OutBox:
+    """``PVOID *AcceptSocketContext`` / ``const WSK_CLIENT_CONNECTION_DISPATCH **``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: Any = None
+
+
+ACCEPT: Kind = ("WskAcceptEvent", WSK_EVENT_ACCEPT, _invoke_accept, _accept_not_entered)
+
+
+# ---------------------------------------------------------------------- WskReceiveFromEvent
+
+
+def pump_datagrams(w: Wsk, sock: WSK_SOCKET) -> None:
+    if sock.dgrams and not sock.indicating and not sock.paused and \
+            sock.events.enabled & WSK_EVENT_RECEIVE_FROM:
+        sock.indicating = True
+        deliver(w, sock, RECEIVE_FROM, None)
+
+
+def _invoke_receive_from(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> None:
+    callback = sock.client_dispatch.WskReceiveFromEvent
+    if payload is _DEAD:
+        status = callback(sock.context, flags, None)
+        _returned(w, "WskReceiveFromEvent", status)
+        if status not in _RECEIVE_OK:
+            _bad_return(w, sock, "WskReceiveFromEvent", status, _RECEIVE_ALLOWED)
+        signal_dead(w, sock)
+        return
+    dgrams = sock.dgrams
+    head = dgrams[0]
+    for prev, nxt in zip(dgrams, list(dgrams)[1:], strict=False):
+        prev.Next = nxt
+    status = callback(sock.context, flags, head)
+    _returned(w, "WskReceiveFromEvent", status)
+    sock.indicating = False
+    if status == STATUS_SUCCESS:
+        dgrams.clear()
+    elif status == STATUS_PENDING:
+        sock.retained[id(head)] = head
+        dgrams.clear()
+    else:
+        if status != STATUS_DATA_NOT_ACCEPTED:
+            _bad_return(w, sock, "WskReceiveFromEvent", status, _RECEIVE_ALLOWED)
+        for dg in dgrams:
+            dg.Next = None
+        if sock.events.static & WSK_EVENT_RECEIVE_FROM:
+            sock.paused = True
+        else:
+            # B.10: a dynamically enabled receive-from callback is disabled until re-enabled.
+            sock.events.enabled &= ~WSK_EVENT_RECEIVE_FROM
+    if dgrams and not sock.paused:
+        pump_datagrams(w, sock)
+
+
+def _receive_from_not_entered(w: Wsk, sock: WSK_SOCKET, payload: Any) -> None:
+    sock.indicating = False
+
+
+RECEIVE_FROM: Kind = ("WskReceiveFromEvent", WSK_EVENT_RECEIVE_FROM, _invoke_receive_from,
+                      _receive_from_not_entered)
+
+
+# ---------------------------------------------------------------------- the mock extension
+
+
+def _invoke_ping(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> None:
+    from mock_wsk.wsk.structs import NPI_MOCK_WSK_EXTENSION_ID
+
+    dispatch = sock.extensions[NPI_MOCK_WSK_EXTENSION_ID]
+    status = dispatch.WskMockPingEvent(sock.context, flags)
+    _returned(w, "WskMockPingEvent", status)
+    if status != STATUS_SUCCESS:
+        _bad_return(w, sock, "WskMockPingEvent", status, "STATUS_SUCCESS")
+
+
+PING: Kind = ("WskMockPingEvent", WSK_MOCK_EXTENSION_EVENT_PING, _invoke_ping, _ignore)
+
+# Every kind by event flag (standard events; the extension's flag is separate: it overlaps).
+KIND_OF_EVENT: dict[int, Kind] = {
+    WSK_EVENT_RECEIVE: RECEIVE,
+    WSK_EVENT_DISCONNECT: DISCONNECT,
+    WSK_EVENT_SEND_BACKLOG: SEND_BACKLOG,
+    WSK_EVENT_ACCEPT: ACCEPT,
+    WSK_EVENT_RECEIVE_FROM: RECEIVE_FROM,
+}
+
+
+# ---------------------------------------------------------------------- B.9: no waits inside
+
+
+def _wait_hook(m: Any, ctx: Any, objects: Any, ddi: str) -> None:
+    if ctx.callbacks:
+        names = ", ".join(getattr(o, "name", "?") for o in objects)
+        m.report("wsk.callback.wait",
+                 f"{ddi} inside {ctx.callbacks[-1]} at IRQL {ctx.irql} "
+                 f"({'DPC' if ctx.irql >= DISPATCH_LEVEL else 'passive'} delivery)",
+                 objects={"callback": ctx.callbacks[-1], "waits_for": names})
+
+
+sync.add_wait_hook(_wait_hook)

@@ -1,0 +1,139 @@
+"""``WSK_SOCKET``: one socket's provider-side state, and its life-cycle transitions that are not
+tied to a single request (dead-socket signal, close completion).
+
+A driver sees only ``Socket.Dispatch`` (the provider table of its category, as in C); every other
+attribute belongs to the provider.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from mock_wsk import fidelity
+from mock_wsk.kernel.types import Out
+from mock_wsk.wsk.core import Wsk
+from mock_wsk.wsk.events import EventRegistry
+from mock_wsk.wsk.states import VALID_EVENTS, Category, State
+
+# Provider dispatch tables by category, filled by mock_wsk.wsk.tables at import.
+PROVIDER_TABLES: dict[Category, Any] = {}
+
+
+class WSK_SOCKET:
+    """A socket object. ``Dispatch`` is the provider dispatch table of its category."""
+
+    __slots__ = (
+        "Dispatch", "id", "category", "state", "client", "context", "client_dispatch", "events",
+        "created_at", "home_cpu", "calls", "local", "remote", "peer", "transport",
+        # listeners
+        "backlog", "accept_irps", "stream_listens",
+        # receive path
+        "rx", "rx_tail", "rx_bytes", "indicating", "paused", "retained", "receives",
+        "accepted_box", "dgrams",
+        # send path
+        "sends",
+        # basic sockets: extension interfaces registered with SIO_WSK_REGISTER_EXTENSION
+        "extensions", "extension_events",
+        # life cycle
+        "dead", "dead_signalled", "close_irp", "closing_ctx", "aborted", "peer_closed",
+    )
+
+    def __init__(self, w: Wsk, client: Any, category: Category, context: Any,
+                 client_dispatch: Any, created_at: Any, home_cpu: int) -> None:
+        self.Dispatch = PROVIDER_TABLES[category]
+        self.id = w.next_socket_id
+        w.next_socket_id += 1
+        self.category = category
+        self.state = State.CREATED
+        self.client = client
+        self.context = context
+        self.client_dispatch = client_dispatch
+        static = client.static_events & VALID_EVENTS[category] if client is not None else 0
+        self.events = EventRegistry(static)
+        self.created_at = created_at
+        self.home_cpu = home_cpu
+        self.calls = 0  # WSK calls on this socket in progress (CONTRACTS C.18)
+        self.local: Any = None
+        self.remote: Any = None
+        self.peer: Any = None
+        self.transport: Any = None
+        self.backlog: deque[WSK_SOCKET] = deque()
+        self.accept_irps: deque[tuple[Any, ...]] = deque()
+        self.stream_listens = False
+        self.rx: Any = None  # head of the WSK_DATA_INDICATION chain not yet consumed
+        self.rx_tail: Any = None
+        self.rx_bytes = 0
+        self.indicating = False  # a receive indication is queued or in flight
+        self.paused = False  # DATA_NOT_ACCEPTED / partial accept: wait for WskReceive
+        self.retained: dict[int, Any] = {}  # id(chain head) -> chain, until WskRelease
+        self.receives: deque[tuple[Any, ...]] = deque()  # posted WskReceive requests
+        self.accepted_box = Out(0)  # BytesAccepted, reused (one indication at a time)
+        self.dgrams: deque[Any] = deque()
+        self.sends: dict[int, tuple[Any, Any, int]] = {}  # send id -> (irp, mdl use, length)
+        self.extensions: dict[Any, Any] = {}  # extension NPI id -> client dispatch
+        self.extension_events = 0
+        self.dead = False
+        self.dead_signalled = False
+        self.close_irp: Any = None
+        self.closing_ctx: Any = None
+        self.aborted = False
+        self.peer_closed = False
+        w.all_sockets.append(self)
+
+    @property
+    def closing(self) -> bool:
+        return self.state is State.CLOSING
+
+    def __repr__(self) -> str:
+        return f"<WSK_SOCKET #{self.id} {self.category.value} {self.state.name}>"
+
+
+def open_socket(w: Wsk, sock: WSK_SOCKET) -> None:
+    """The socket now belongs to the client (created, or accepted through the event)."""
+    w.sockets[sock.id] = sock
+    if sock.client is not None:
+        sock.client.registration.sockets.add(sock.id)
+
+
+def signal_dead(w: Wsk, sock: WSK_SOCKET) -> None:
+    """The client has been told the socket is dead (NULL indication, NULL accept socket or
+    STATUS_FILE_FORCED_CLOSED): it must close it within the deadline (CONTRACTS B.11)."""
+    if sock.dead_signalled:
+        return
+    sock.dead_signalled = True
+    m = w.m
+    m.call_later(w.settings.dead_socket_close_deadline_ns, _dead_deadline, w, sock, m.now)
+
+
+def _dead_deadline(w: Wsk, sock: WSK_SOCKET, signalled_at: int) -> None:
+    if sock.state >= State.CLOSING:
+        return
+    deadline = w.settings.dead_socket_close_deadline_ns
+    w.m.report(
+        "wsk.socket.dead_not_closed",
+        f"socket #{sock.id} was signalled dead at t={signalled_at} ns and is still open "
+        f"{deadline} ns later",
+        objects={"socket": sock.id, "deadline_chosen_by":
+                 fidelity.cite("wsk.dead_socket_close_deadline_ns")},
+        location=sock.created_at,
+    )
+
+
+def finish_close(w: Wsk, sock: WSK_SOCKET) -> None:
+    """Close completes: the fence after which no callback for the socket runs (C.18). Runs in
+    the context that saw the last in-flight callback return, or in WskCloseSocket itself."""
+    from mock_wsk.kernel.irp import irp_complete
+    from mock_wsk.status import STATUS_SUCCESS
+
+    sock.state = State.CLOSED
+    w.sockets.pop(sock.id, None)
+    w.network.forget(sock)
+    irp = sock.close_irp
+    sock.close_irp = None
+    client = sock.client
+    if client is not None:
+        client.registration.socket_closed(sock.id)
+    w.m.emit("wsk.close.done", sock.id)
+    if irp is not None:
+        irp_complete(w.m, irp, STATUS_SUCCESS, 0, pending_returned=True)
