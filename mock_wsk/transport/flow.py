@@ -859,6 +859,8 @@ class TcpFlow:
             return 0
         quantum = self._quantum
         value = -(-raw // quantum) * quantum
+        if value > ISB_MAX:
+            value = ISB_MAX
         cap = self._cap
         if cap is not None and value > cap:
             value = cap
