@@ -8,7 +8,7 @@ that parse, stubs that exist) and locates every complaint at a file, line and co
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -84,11 +84,44 @@ class Scenario:
     unload_timeout_ns: int = DEFAULT_UNLOAD_TIMEOUT_NS
     expect: Expectations = Expectations()
     line: int = 1
+    # Area sections (wsk, network, tdi, winsock ...) as their registered loaders built them.
+    sections: Mapping[str, Any] = field(default_factory=dict)
 
     def with_seed(self, seed: int) -> Scenario:
         from dataclasses import replace
 
         return replace(self, seed=seed)
+
+
+# ---------------------------------------------------------------------- area sections
+
+SectionLoader = Callable[[str, Any], Any]
+# Top-level section name -> loader(path, section_value) returning the area's typed settings.
+# A loader raises ScenarioError located with harness.yaml_loader.error_at for bad values.
+SECTION_LOADERS: dict[str, SectionLoader] = {}
+
+
+def section_loader(name: str) -> Callable[[SectionLoader], SectionLoader]:
+    """Register the loader of a top-level scenario section (the schema describes its shape)."""
+
+    def register(fn: SectionLoader) -> SectionLoader:
+        SECTION_LOADERS[name] = fn
+        return fn
+
+    return register
+
+
+def _load_sections(path: str, doc: Mapping[str, Any]) -> dict[str, Any]:
+    import importlib
+
+    for module in AREA_SECTION_MODULES:
+        importlib.import_module(module)
+    return {name: loader(path, doc[name]) for name, loader in SECTION_LOADERS.items()
+            if name in doc}
+
+
+# Modules that register section loaders when imported (areas add themselves here).
+AREA_SECTION_MODULES: list[str] = []
 
 
 # ---------------------------------------------------------------------- validation
@@ -282,6 +315,7 @@ def build_scenario(path: str, doc: LineDict, stub_roots: Sequence[Path] = ()) ->
         unload=run.get("unload", True),
         unload_timeout_ns=_duration(path, run, "unload_timeout", DEFAULT_UNLOAD_TIMEOUT_NS),
         expect=expectations,
+        sections=_load_sections(path, doc),
     )
 
 

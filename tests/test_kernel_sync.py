@@ -585,13 +585,11 @@ def test_spin_locks_released_out_of_lifo_order_are_reported() -> None:
 
 def test_releasing_a_lock_not_held_is_reported() -> None:
     lock = KSPIN_LOCK("lock")
-    go = KEVENT("go")
 
     def holder(context: Any) -> None:
         KeAcquireSpinLock(lock)  # returns holding it: reported as well
 
     def entry(driver: Any, registry: Any) -> None:
-        KeInitializeEvent(go, NotificationEvent, FALSE)
         KeReleaseSpinLock(KSPIN_LOCK("free"), PASSIVE_LEVEL)
         _thread(holder)
         _sleep_ms(1)

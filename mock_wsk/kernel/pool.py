@@ -28,8 +28,7 @@ from mock_wsk.kernel import rules as _rules  # noqa: F401  (registers the rules 
 from mock_wsk.kernel.irql import check_max_irql
 from mock_wsk.machine import Machine
 from mock_wsk.status import STATUS_INSUFFICIENT_RESOURCES
-from mock_wsk.verifier import SourceLocation, is_mock_frame
-from mock_wsk.verifier import _short_path as _verifier_short_path
+from mock_wsk.verifier import SourceLocation, is_mock_frame, short_path
 
 # POOL_FLAGS for ExAllocatePool2 (wdm.h, WDK 10.0.19041+; learn.microsoft.com "POOL_FLAGS").
 # The low 32 bits are *required* flags: one the pool does not know makes the allocation fail.
@@ -122,7 +121,7 @@ def caller_site() -> Site | None:
 
 @functools.lru_cache(maxsize=256)
 def _short_path(filename: str) -> str:
-    return _verifier_short_path(filename)
+    return short_path(filename)  # os.path.relpath costs ~15 us: once per file is enough
 
 
 def site_location(site: Site | None) -> SourceLocation | None:
@@ -331,8 +330,9 @@ def block_site(block: PoolMemory) -> SourceLocation | None:
 
 def describe_block(block: PoolMemory) -> str:
     get = object.__getattribute__
+    where = site_text(get(block, "_pool_site"))
     return (f"'{tag_text(get(block, '_pool_tag'))}' block #{get(block, '_pool_serial')} "
-            f"({get(block, '_pool_size')} bytes, allocated at {site_text(get(block, '_pool_site'))})")
+            f"({get(block, '_pool_size')} bytes, allocated at {where})")
 
 
 # ---------------------------------------------------------------------- byte access
@@ -567,8 +567,8 @@ def _allocate(m: Machine, ddi: str, size: int, tag: int, paged: bool, fill: int,
               site: Site | None) -> PoolBlock | None:
     if size < 0:
         raise ValueError(f"{ddi}: NumberOfBytes must not be negative ({size})")
-    check_max_irql(m, ddi, APC_LEVEL if paged else DISPATCH_LEVEL)
-    if paged and m.irql > APC_LEVEL:
+    check_max_irql(m, ddi, DISPATCH_LEVEL)
+    if paged and APC_LEVEL < m.irql <= DISPATCH_LEVEL:  # above DISPATCH: reported just above
         m.report("irql.paged_pool", f"{ddi} of paged pool at IRQL {m.irql}",
                  params=(m.irql, 0, 0), location=site_location(site))
     return m.subsystem(PoolTracker).allocate(size, tag, paged, fill, site)
@@ -632,8 +632,7 @@ def _free(m: Machine, P: Any, tag: int | None, ddi: str) -> None:
                  location=site_location(site))
         return
     paged = isinstance(P, PagedPoolBlock)
-    check_max_irql(m, ddi, DISPATCH_LEVEL)
-    if paged and m.irql > APC_LEVEL:
+    if check_max_irql(m, ddi, DISPATCH_LEVEL) and paged and m.irql > APC_LEVEL:
         m.report("irql.paged_pool", f"{ddi} of paged pool at IRQL {m.irql}",
                  objects={"block": describe_block(P)}, location=site_location(site))
     block_tag_value = object.__getattribute__(P, "_pool_tag")

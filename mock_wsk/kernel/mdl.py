@@ -1,0 +1,528 @@
+"""MDLs: IoAllocateMdl, MmBuildMdlForNonPagedPool, MmProbeAndLockPages, IoFreeMdl, and the
+provider's view of a WSK_BUF chain while a request uses it.
+
+An :class:`MDL` describes ``ByteCount`` bytes of a buffer: ``StartVa`` is the buffer object
+itself (a pool block or a Python bytes-like object) and ``ByteOffset`` the offset into it, so
+``IoAllocateMdl(p + 16, 100, ...)`` describes bytes 16..115 of ``p``. No page arithmetic: the
+mock tracks what the rules need (locked or not, in use by I/O or not, freed or not).
+
+The WSK provider takes a chain for a request with :func:`mdl_chain_acquire`: the chain is
+validated once, every MDL it covers is marked in use, and each pool block under it gets a
+*watch* on the byte range the request uses. A driver writing into that range, or freeing the
+block, while the request is pending is reported at once, at the driver's line
+(``mdl.changed_while_in_use``, CONTRACTS C.15). No byte is copied or hashed: a write costs one
+range comparison per outstanding use of that block, and the request's ``digest`` is built from
+block identities and versions.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from mock_wsk import machine as _machine
+from mock_wsk.constants import APC_LEVEL, DISPATCH_LEVEL
+from mock_wsk.kernel import rules as _rules  # noqa: F401  (registers the rules used here)
+from mock_wsk.kernel.irql import check_max_irql
+from mock_wsk.kernel.pool import (
+    FreedPoolBlock,
+    PagedPoolBlock,
+    PoolMemory,
+    PoolPointer,
+    Site,
+    block_serial,
+    caller_site,
+    check_block_access,
+    describe_block,
+    read_bytes,
+    site_location,
+    site_text,
+    write_bytes,
+)
+from mock_wsk.machine import Machine
+
+# MDL flags (wdm.h).
+MDL_MAPPED_TO_SYSTEM_VA = 0x0001
+MDL_PAGES_LOCKED = 0x0002
+MDL_SOURCE_IS_NONPAGED_POOL = 0x0004
+MDL_ALLOCATED_FIXED_SIZE = 0x0008
+MDL_PARTIAL = 0x0010
+
+# LOCK_OPERATION (wdm.h).
+IoReadAccess = 0
+IoWriteAccess = 1
+IoModifyAccess = 2
+
+# MM_PAGE_PRIORITY (wdm.h) and the mapping flags that may be OR'ed into it.
+LowPagePriority = 0
+NormalPagePriority = 16
+HighPagePriority = 32
+MdlMappingNoWrite = 0x80000000
+MdlMappingNoExecute = 0x40000000
+
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+
+
+class MDL:
+    """``MDL``. ``StartVa`` is the described buffer object, ``ByteOffset`` the offset into it."""
+
+    __slots__ = ("Next", "Size", "MdlFlags", "Process", "MappedSystemVa", "StartVa",
+                 "ByteCount", "ByteOffset",
+                 # mock bookkeeping
+                 "locked", "in_use", "freed", "serial", "_site", "_freed_at")
+
+    def __init__(self, buffer: Any, offset: int, length: int, serial: int,
+                 site: Site | None) -> None:
+        self.Next: MDL | None = None
+        self.Size = 0
+        self.MdlFlags = 0
+        self.Process: Any = None
+        self.MappedSystemVa: Any = None
+        self.StartVa = buffer
+        self.ByteOffset = offset
+        self.ByteCount = length
+        self.locked = False  # pages locked (MmProbeAndLockPages) or nonpaged (built)
+        self.in_use = 0  # requests using it right now
+        self.freed = False
+        self.serial = serial
+        self._site = site
+        self._freed_at: Site | None = None
+
+    @property
+    def buffer(self) -> Any:
+        return self.StartVa
+
+    @property
+    def alloc_location(self) -> Any:
+        return site_location(self._site)
+
+    def describe(self) -> str:
+        what = (describe_block(self.StartVa) if isinstance(self.StartVa, PoolMemory)
+                else f"a {type(self.StartVa).__name__}")
+        return (f"MDL #{self.serial} ({self.ByteCount} bytes at offset {self.ByteOffset} of "
+                f"{what}; allocated at {site_text(self._site)})")
+
+    def __repr__(self) -> str:
+        state = "freed" if self.freed else ("locked" if self.locked else "unlocked")
+        return f"<MDL #{self.serial} {self.ByteCount} bytes {state} in_use={self.in_use}>"
+
+
+class MdlTracker:
+    """Per-machine MDL table: leak check at unload, allocation fault injection."""
+
+    def __init__(self, machine: Machine) -> None:
+        self.machine = machine
+        self.live: dict[int, MDL] = {}
+        self._serial = 0
+        self._fail = 0
+
+    def fail_allocations(self, count: int) -> None:
+        """The next ``count`` IoAllocateMdl calls return NULL."""
+        self._fail += max(0, count)
+
+    def check_unload(self) -> None:
+        for mdl in list(self.live.values()):
+            state = " and still locked" if mdl.MdlFlags & MDL_PAGES_LOCKED else ""
+            self.machine.report("mdl.leak", f"{mdl.describe()} never freed{state} at unload",
+                                objects={"mdl": mdl.describe()},
+                                location=site_location(mdl._site))
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _split(address: Any) -> tuple[Any, int]:
+    """(buffer object, offset) of an address: a block, ``block + n``, or a bytes-like object."""
+    if isinstance(address, PoolPointer):
+        return address.block, address.offset
+    if isinstance(address, PoolMemory | bytes | bytearray | memoryview):
+        return address, 0
+    raise TypeError(f"not a buffer address: {address!r} (pass a pool block, block + offset, "
+                    "or a bytes-like object)")
+
+
+def _size(buffer: Any) -> int:
+    if isinstance(buffer, PoolMemory):
+        return int(object.__getattribute__(buffer, "_pool_size"))
+    return len(memoryview(buffer))
+
+
+def _address(mdl: MDL) -> Any:
+    """The system address of the first described byte (what C gets from StartVa+ByteOffset)."""
+    buffer, offset = mdl.StartVa, mdl.ByteOffset
+    if offset == 0:
+        return buffer
+    if isinstance(buffer, PoolMemory):
+        return PoolPointer(buffer, offset)
+    return memoryview(buffer)[offset:]
+
+
+def _alive(m: Machine, mdl: Any, ddi: str) -> bool:
+    if not isinstance(mdl, MDL):
+        raise TypeError(f"{ddi} needs an MDL, got {mdl!r}")
+    if not mdl.freed:
+        return True
+    m.report("mdl.use_after_free", f"{ddi} on MDL #{mdl.serial}, freed at "
+             f"{site_text(mdl._freed_at)}", objects={"mdl": mdl.describe()})
+    return False
+
+
+def _buffer_alive(m: Machine, mdl: MDL, ddi: str) -> bool:
+    if isinstance(mdl.StartVa, FreedPoolBlock):
+        check_block_access(mdl.StartVa, f"{ddi} of MDL #{mdl.serial} over")
+        return False
+    return True
+
+
+def _lock_count(buffer: Any, delta: int) -> None:
+    if isinstance(buffer, PoolMemory):
+        count = object.__getattribute__(buffer, "_pool_locks")
+        object.__setattr__(buffer, "_pool_locks", max(0, count + delta))
+
+
+# ---------------------------------------------------------------------- DDIs
+
+
+def IoAllocateMdl(VirtualAddress: Any, Length: int, SecondaryBuffer: bool, ChargeQuota: bool,
+                  Irp: Any) -> MDL | None:
+    """An MDL for ``Length`` bytes at ``VirtualAddress``; with an IRP, it becomes
+    ``Irp.MdlAddress`` (or is chained after it when ``SecondaryBuffer``)."""
+    m = _machine.active_machine()
+    m.preemption_point()
+    check_max_irql(m, "IoAllocateMdl", DISPATCH_LEVEL)
+    buffer, offset = _split(VirtualAddress)
+    if isinstance(buffer, FreedPoolBlock):
+        check_block_access(buffer, "IoAllocateMdl over")
+    available = _size(buffer) - offset
+    if Length > available:
+        what = describe_block(buffer) if isinstance(buffer, PoolMemory) else "buffer"
+        m.report("pool.overrun", f"IoAllocateMdl of {Length} bytes at offset {offset} of the "
+                 f"{what}: only {available} bytes are there", params=(Length, available, 0))
+    tracker = m.subsystem(MdlTracker)
+    if tracker._fail:
+        tracker._fail -= 1
+        m.emit("mdl.fail")
+        return None
+    tracker._serial += 1
+    mdl = MDL(buffer, offset, Length, tracker._serial, caller_site())
+    tracker.live[mdl.serial] = mdl
+    if Irp is not None:
+        _attach(mdl, Irp, SecondaryBuffer)
+    return mdl
+
+
+def _attach(mdl: MDL, irp: Any, secondary: bool) -> None:
+    head = irp.MdlAddress
+    if not secondary or head is None:
+        irp.MdlAddress = mdl
+        return
+    while head.Next is not None:
+        head = head.Next
+    head.Next = mdl
+
+
+def MmBuildMdlForNonPagedPool(MemoryDescriptorList: MDL) -> None:
+    m = _machine.active_machine()
+    m.preemption_point()
+    check_max_irql(m, "MmBuildMdlForNonPagedPool", DISPATCH_LEVEL)
+    mdl = MemoryDescriptorList
+    if not _alive(m, mdl, "MmBuildMdlForNonPagedPool"):
+        return
+    _buffer_alive(m, mdl, "MmBuildMdlForNonPagedPool")
+    if isinstance(mdl.StartVa, PagedPoolBlock):
+        m.report("mdl.misuse", f"MmBuildMdlForNonPagedPool on MDL #{mdl.serial}, which describes "
+                 "paged pool (lock it with MmProbeAndLockPages instead)",
+                 objects={"mdl": mdl.describe()})
+        return
+    mdl.MdlFlags |= MDL_SOURCE_IS_NONPAGED_POOL
+    mdl.MappedSystemVa = _address(mdl)
+    mdl.locked = True
+
+
+def MmProbeAndLockPages(MemoryDescriptorList: MDL, AccessMode: int, Operation: int) -> None:
+    m = _machine.active_machine()
+    m.preemption_point()
+    check_max_irql(m, "MmProbeAndLockPages", DISPATCH_LEVEL)
+    mdl = MemoryDescriptorList
+    if not _alive(m, mdl, "MmProbeAndLockPages") or not _buffer_alive(m, mdl,
+                                                                       "MmProbeAndLockPages"):
+        return
+    if isinstance(mdl.StartVa, PagedPoolBlock) and m.irql > APC_LEVEL:
+        m.report("irql.paged_pool", f"MmProbeAndLockPages of paged pool at IRQL {m.irql}",
+                 objects={"mdl": mdl.describe()}, params=(m.irql, 0, 0))
+    if mdl.locked:
+        how = ("built for nonpaged pool" if mdl.MdlFlags & MDL_SOURCE_IS_NONPAGED_POOL
+               else "already locked")
+        m.report("mdl.misuse", f"MmProbeAndLockPages on MDL #{mdl.serial}, {how}",
+                 objects={"mdl": mdl.describe()})
+        return
+    mdl.MdlFlags |= MDL_PAGES_LOCKED
+    mdl.locked = True
+    _lock_count(mdl.StartVa, +1)
+
+
+def MmUnlockPages(MemoryDescriptorList: MDL) -> None:
+    m = _machine.active_machine()
+    m.preemption_point()
+    check_max_irql(m, "MmUnlockPages", DISPATCH_LEVEL)
+    mdl = MemoryDescriptorList
+    if not _alive(m, mdl, "MmUnlockPages"):
+        return
+    if mdl.in_use:
+        m.report("mdl.free_while_in_use",
+                 f"MmUnlockPages of MDL #{mdl.serial} while {mdl.in_use} request(s) use it",
+                 objects={"mdl": mdl.describe()})
+    if not mdl.MdlFlags & MDL_PAGES_LOCKED:
+        how = ("built by MmBuildMdlForNonPagedPool, not locked"
+               if mdl.MdlFlags & MDL_SOURCE_IS_NONPAGED_POOL else "not locked")
+        m.report("mdl.misuse", f"MmUnlockPages of MDL #{mdl.serial}: it is {how}",
+                 objects={"mdl": mdl.describe()})
+        return
+    mdl.MdlFlags &= ~(MDL_PAGES_LOCKED | MDL_MAPPED_TO_SYSTEM_VA)
+    mdl.MappedSystemVa = None
+    mdl.locked = False
+    _lock_count(mdl.StartVa, -1)
+
+
+def IoFreeMdl(Mdl: MDL) -> None:
+    m = _machine.active_machine()
+    m.preemption_point()
+    check_max_irql(m, "IoFreeMdl", DISPATCH_LEVEL)
+    if not isinstance(Mdl, MDL):
+        raise TypeError(f"IoFreeMdl needs an MDL, got {Mdl!r}")
+    site = caller_site()
+    if Mdl.freed:
+        m.report("mdl.use_after_free", f"IoFreeMdl of MDL #{Mdl.serial}, already freed at "
+                 f"{site_text(Mdl._freed_at)}", objects={"mdl": Mdl.describe()},
+                 location=site_location(site))
+        return
+    if Mdl.in_use:
+        m.report("mdl.free_while_in_use",
+                 f"IoFreeMdl of MDL #{Mdl.serial} while {Mdl.in_use} request(s) use it",
+                 objects={"mdl": Mdl.describe()}, location=site_location(site))
+    elif Mdl.MdlFlags & MDL_PAGES_LOCKED:
+        m.report("mdl.misuse", f"IoFreeMdl of MDL #{Mdl.serial} with its pages still locked "
+                 "(call MmUnlockPages first)", objects={"mdl": Mdl.describe()},
+                 location=site_location(site))
+        _lock_count(Mdl.StartVa, -1)
+    Mdl.freed = True
+    Mdl._freed_at = site
+    m.subsystem(MdlTracker).live.pop(Mdl.serial, None)
+
+
+def MmGetSystemAddressForMdlSafe(Mdl: MDL, Priority: int) -> Any:
+    """The described buffer (``StartVa + ByteOffset``); the MDL must be locked or built."""
+    m = _machine.active_machine()
+    m.preemption_point()
+    check_max_irql(m, "MmGetSystemAddressForMdlSafe", DISPATCH_LEVEL)
+    if not _alive(m, Mdl, "MmGetSystemAddressForMdlSafe"):
+        return None
+    if not Mdl.locked:
+        m.report("mdl.not_locked", f"MmGetSystemAddressForMdlSafe of MDL #{Mdl.serial}, whose "
+                 "pages are not locked", objects={"mdl": Mdl.describe()})
+    address = _address(Mdl)
+    if not Mdl.MdlFlags & MDL_SOURCE_IS_NONPAGED_POOL:
+        Mdl.MdlFlags |= MDL_MAPPED_TO_SYSTEM_VA
+        Mdl.MappedSystemVa = address
+    return address
+
+
+def MmGetMdlByteCount(Mdl: MDL) -> int:
+    return Mdl.ByteCount
+
+
+def MmGetMdlByteOffset(Mdl: MDL) -> int:
+    return Mdl.ByteOffset
+
+
+def MmGetMdlVirtualAddress(Mdl: MDL) -> Any:
+    return _address(Mdl)
+
+
+# ---------------------------------------------------------------------- provider side
+
+
+class _Watch:
+    """One pending request's interest in bytes [start, end) of one pool block."""
+
+    __slots__ = ("use", "block", "start", "end", "dirty", "reported")
+
+    def __init__(self, use: MdlUse, block: PoolMemory, start: int, end: int) -> None:
+        self.use = use
+        self.block = block
+        self.start = start
+        self.end = end
+        self.dirty = False
+        self.reported = False
+
+    def on_write(self, block: PoolMemory, start: int, end: int) -> None:
+        self._changed(f"bytes [{max(start, self.start)}, {min(end, self.end)}) of the "
+                      f"{describe_block(block)} written")
+
+    def on_free(self, block: PoolMemory) -> None:
+        self._changed(f"the {describe_block(block)} freed")
+
+    def _changed(self, what: str) -> None:
+        if self.dirty:
+            return
+        self.dirty = True
+        m = _machine.active
+        if m is None:
+            return  # reported at release
+        self.reported = True
+        m.report("mdl.changed_while_in_use", f"{what} while {self.use.owner} uses them",
+                 objects={"request": self.use.owner}, location=site_location(caller_site()))
+
+
+class MdlUse:
+    """A request's hold on a WSK_BUF's MDL chain, from mdl_chain_acquire to :meth:`release`.
+
+    ``segments`` lists (buffer, start, length) in order; ``digest`` is a deterministic token of
+    the described content (equal for the same unchanged bytes of the same blocks).
+    """
+
+    __slots__ = ("owner", "mdls", "segments", "length", "digest", "watches", "released")
+
+    def __init__(self, owner: str, mdls: list[MDL], segments: list[tuple[Any, int, int]],
+                 length: int) -> None:
+        self.owner = owner
+        self.mdls = mdls
+        self.segments = segments
+        self.length = length
+        self.watches: list[_Watch] = []
+        self.released = False
+        self.digest = _digest(segments)
+
+    def release(self, m: Machine) -> int:
+        """The request is over: the MDLs are free to unlock again. Reports a change of the
+        described bytes that could not be reported when it happened. Returns the length."""
+        if self.released:
+            raise RuntimeError(f"MdlUse of {self.owner} released twice")
+        self.released = True
+        for mdl in self.mdls:
+            mdl.in_use -= 1
+        for watch in self.watches:
+            watches = object.__getattribute__(watch.block, "_pool_watches")
+            if watches is not None and watch in watches:
+                watches.remove(watch)
+            if watch.dirty and not watch.reported:
+                m.report("mdl.changed_while_in_use",
+                         f"the {describe_block(watch.block)} changed while {self.owner} used it",
+                         objects={"request": self.owner})
+        return self.length
+
+    def read(self) -> bytes:
+        """The described bytes (costs per byte: for peers that really need the data)."""
+        parts = []
+        for buffer, start, length in self.segments:
+            if isinstance(buffer, PoolMemory):
+                parts.append(read_bytes(buffer, start, length))
+            else:
+                parts.append(bytes(memoryview(buffer)[start:start + length]))
+        return b"".join(parts)
+
+    def write(self, data: bytes, offset: int = 0) -> int:
+        """The provider fills the described bytes (a receive completing), without tripping its
+        own watch. Returns how many bytes fit."""
+        written = 0
+        for buffer, start, length in self.segments:
+            if offset >= length:
+                offset -= length
+                continue
+            chunk = data[written:written + length - offset]
+            if not chunk:
+                break
+            if isinstance(buffer, PoolMemory):
+                write_bytes(buffer, start + offset, chunk, notify=False)
+            else:
+                memoryview(buffer)[start + offset:start + offset + len(chunk)] = chunk
+            written += len(chunk)
+            offset = 0
+        return written
+
+
+def _digest(segments: list[tuple[Any, int, int]]) -> int:
+    parts: list[tuple[int, ...]] = []
+    for buffer, start, length in segments:
+        if isinstance(buffer, PoolMemory):
+            version = object.__getattribute__(buffer, "version")
+            parts.append((0, block_serial(buffer), version, start, length))
+        else:
+            crc = zlib.crc32(memoryview(buffer)[start:start + length])
+            parts.append((1, crc, start, length))
+    return hash(tuple(parts)) & _MASK64  # ints only: deterministic across processes
+
+
+def _chain_segments(m: Machine, first: MDL, offset: int, length: int,
+                    owner: str) -> tuple[list[MDL], list[tuple[Any, int, int]]] | None:
+    if offset > first.ByteCount or (length and offset == first.ByteCount):
+        m.report("mdl.bad_range", f"{owner}: Offset {offset} is not within the first MDL "
+                 f"({first.ByteCount} bytes)", objects={"mdl": first.describe()},
+                 params=(offset, first.ByteCount, 0))
+        return None
+    mdls: list[MDL] = []
+    segments: list[tuple[Any, int, int]] = []
+    mdl: MDL | None = first
+    remaining = length
+    while remaining > 0:
+        if mdl is None:
+            m.report("mdl.bad_range", f"{owner}: Length {length} from Offset {offset} runs "
+                     f"{remaining} bytes past the end of the MDL chain",
+                     objects={"mdl": first.describe()}, params=(length, length - remaining, 0))
+            return None
+        if not _alive(m, mdl, owner) or not _buffer_alive(m, mdl, owner):
+            return None
+        if not mdl.locked:
+            m.report("mdl.not_locked", f"{owner}: MDL #{mdl.serial} is neither locked "
+                     "(MmProbeAndLockPages) nor built (MmBuildMdlForNonPagedPool)",
+                     objects={"mdl": mdl.describe()})
+            return None
+        take = min(mdl.ByteCount - offset, remaining)
+        if take > 0:
+            segments.append((mdl.StartVa, mdl.ByteOffset + offset, take))
+        mdls.append(mdl)
+        remaining -= take
+        offset = 0
+        mdl = mdl.Next
+    return mdls, segments
+
+
+def mdl_chain_acquire(m: Machine, Mdl: MDL | None, Offset: int, Length: int,
+                      owner: str, watch: bool = True) -> MdlUse | None:
+    """Take a WSK_BUF (``Mdl``, ``Offset``, ``Length``) for request ``owner``.
+
+    Reports and returns None when the chain cannot be used (NULL with a length, freed, not
+    locked, Offset outside the first MDL, Length past the chain). Otherwise every MDL covering
+    the range is marked in use and, with ``watch`` (sends: the bytes must stay unchanged),
+    driver writes into the range are reported until :meth:`MdlUse.release`.
+    """
+    if Mdl is None:
+        if Length == 0:
+            return MdlUse(owner, [], [], 0)
+        m.report("mdl.bad_range", f"{owner}: WSK_BUF has no MDL but Length {Length}",
+                 params=(Length, 0, 0))
+        return None
+    if not _alive(m, Mdl, owner):
+        return None
+    chain = _chain_segments(m, Mdl, Offset, Length, owner)
+    if chain is None:
+        return None
+    mdls, segments = chain
+    for mdl in mdls:
+        mdl.in_use += 1
+    use = MdlUse(owner, mdls, segments, Length)
+    if watch:
+        for buffer, start, length in segments:
+            if isinstance(buffer, PoolMemory):
+                _add_watch(use, buffer, start, start + length)
+    return use
+
+
+def _add_watch(use: MdlUse, block: PoolMemory, start: int, end: int) -> None:
+    watch = _Watch(use, block, start, end)
+    watches = object.__getattribute__(block, "_pool_watches")
+    if watches is None:
+        watches = []
+        object.__setattr__(block, "_pool_watches", watches)
+    watches.append(watch)
+    use.watches.append(watch)
