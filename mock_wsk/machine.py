@@ -254,7 +254,7 @@ class Machine:
         if obj is None:
             obj = cls(self)  # type: ignore[call-arg]
             self._subsystems[cls] = obj
-        return obj  # type: ignore[no-any-return]
+        return obj
 
     def subsystems(self) -> list[Any]:
         return list(self._subsystems.values())
@@ -353,9 +353,15 @@ class Machine:
         dpc.inserted = True
         cpu = self.cpus[cpu_index]
         cpu.dpcs.append((dpc, arg1, arg2))
-        if self.trace is not None:
-            self.emit("dpc.queue", dpc.name, cpu_index)
         ctx = self.current
+        trace = self.trace
+        if trace is not None:  # emit(), inlined: every timer and network event comes here
+            if ctx is None:
+                trace.append((self.now, -1, 0, "dpc.queue", (dpc.name, cpu_index)))
+            else:
+                here = ctx.cpu
+                trace.append((self.now, here.index if here is not None else -1, ctx.id,
+                              "dpc.queue", (dpc.name, cpu_index)))
         # A DPC queued on the CPU that is running below DISPATCH interrupts it right away.
         if (
             ctx is not None
@@ -466,6 +472,10 @@ class Machine:
                 self.current = None
                 self._sched.switch()
             return
+        if ctx is cpu.dpc_ctx:
+            # A DPC that lowered its IRQL (reported when it returns): the reusable inline
+            # context cannot nest, so the queued DPCs run after it.
+            return
         while cpu.dpcs and cpu.stack[-1] is ctx and ctx.irql < DISPATCH_LEVEL:
             self._run_dpc_inline(cpu)
         self.current = ctx
@@ -551,15 +561,16 @@ class Machine:
             self.now = until_ns
 
     def _loop(self, until_ns: int | None) -> None:
-        cpus = self.cpus
+        if not self.preemptive:
+            self._loop_fifo(until_ns)
+            return
         events = self._events
-        preemptive = self.preemptive
         heappop = heapq.heappop
         while not self._stop_requested:
             pick = self._forced
             if pick is not None:
                 self._forced = None
-            elif preemptive:
+            else:
                 candidates = self._candidates()
                 if len(candidates) > 1:
                     keys = [self._candidate_key(c) for c in candidates]
@@ -570,25 +581,6 @@ class Machine:
                     # Timed events (a periodic timer) would keep the clock running forever.
                     self._check_stuck()
                     return
-            else:
-                # Fifo: the first CPU with work (the answer decide() would give).
-                for cpu in cpus:
-                    stack = cpu.stack
-                    if stack:
-                        top = stack[-1]
-                        if cpu.dpcs and top.irql < DISPATCH_LEVEL:
-                            pick = (cpu, _DPC)
-                            break
-                        state = top.state
-                        if state is CtxState.RUNNING or state is CtxState.READY:
-                            pick = (cpu, _RUN)
-                            break
-                    elif cpu.dpcs:
-                        pick = (cpu, _DPC)
-                        break
-                    elif cpu.ready:
-                        pick = (cpu, _READY)
-                        break
             if pick is None:
                 # Nothing runnable: move the clock to the next timed event.
                 if not events or (until_ns is not None and events[0][0] > until_ns):
@@ -603,17 +595,13 @@ class Machine:
                 continue
             cpu, what = pick
             if what == _DPC:
-                if preemptive:
-                    dpc, arg1, arg2 = cpu.dpcs.popleft()
-                    dpc.inserted = False
-                    ctx = Context(self._new_id(), ContextKind.DPC, dpc.name, dpc.DeferredRoutine,
-                                  (dpc, dpc.DeferredContext, arg1, arg2), DISPATCH_LEVEL)
-                    ctx.cpu = cpu
-                    cpu.stack.append(ctx)
-                    self._resume(ctx)
-                else:
-                    self._run_dpc_inline(cpu)
-                    self.current = None
+                dpc, arg1, arg2 = cpu.dpcs.popleft()
+                dpc.inserted = False
+                ctx = Context(self._new_id(), ContextKind.DPC, dpc.name, dpc.DeferredRoutine,
+                              (dpc, dpc.DeferredContext, arg1, arg2), DISPATCH_LEVEL)
+                ctx.cpu = cpu
+                cpu.stack.append(ctx)
+                self._resume(ctx)
             elif what == _READY:
                 ctx = cpu.ready.popleft()
                 ctx.cpu = cpu
@@ -621,6 +609,51 @@ class Machine:
                 self._resume(ctx)
             else:
                 self._resume(cpu.stack[-1])
+
+    def _loop_fifo(self, until_ns: int | None) -> None:
+        """The fifo strategy's loop: the first CPU with work runs (the answer decide() would
+        give, so nothing is asked); DPCs run inline. The hot path of every timed event."""
+        cpus = self.cpus
+        events = self._events
+        heappop = heapq.heappop
+        run_dpc = self._run_dpc_inline
+        resume = self._resume
+        system = self.system
+        running, ready = CtxState.RUNNING, CtxState.READY
+        while not self._stop_requested:
+            for cpu in cpus:
+                stack = cpu.stack
+                if stack:
+                    top = stack[-1]
+                    if cpu.dpcs and top.irql < DISPATCH_LEVEL:
+                        run_dpc(cpu)
+                        self.current = None
+                        break
+                    state = top.state
+                    if state is running or state is ready:
+                        resume(top)
+                        break
+                elif cpu.dpcs:
+                    run_dpc(cpu)
+                    self.current = None
+                    break
+                elif cpu.ready:
+                    ctx = cpu.ready.popleft()
+                    ctx.cpu = cpu
+                    stack.append(ctx)
+                    resume(ctx)
+                    break
+            else:
+                # Nothing runnable: move the clock to the next timed event.
+                if not events or (until_ns is not None and events[0][0] > until_ns):
+                    self._check_stuck()
+                    return
+                time_ns, _, fn, args = heappop(events)
+                if time_ns > self.now:
+                    self.now = time_ns
+                self.current = system
+                fn(*args)
+                self.current = None
 
     def _resume(self, ctx: Context) -> None:
         self.current = ctx

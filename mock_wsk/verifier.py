@@ -12,6 +12,7 @@ imports every catalog so that ``python -m harness rules`` can list them all.
 from __future__ import annotations
 
 import enum
+import functools
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -109,6 +110,7 @@ def code_location(fn: Any) -> SourceLocation | None:
     return SourceLocation(short_path(code.co_filename), code.co_firstlineno, code.co_name)
 
 
+@functools.lru_cache(maxsize=1024)
 def short_path(filename: str) -> str:
     try:
         relative = os.path.relpath(filename)

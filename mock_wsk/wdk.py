@@ -16,9 +16,91 @@ from mock_wsk.kernel.driver import (
     IoCreateDevice,
     IoDeleteDevice,
 )
+from mock_wsk.kernel.irp import *
 from mock_wsk.kernel.irql import *
+from mock_wsk.kernel.mdl import *
+from mock_wsk.kernel.pool import *
+from mock_wsk.kernel.rundown import *
 from mock_wsk.kernel.sync import *
 from mock_wsk.kernel.thread import *
 from mock_wsk.kernel.types import *
 from mock_wsk.machine import KDPC
 from mock_wsk.status import *
+
+# --- WSK (mock_wsk.wsk): registration, provider/client dispatch tables, structures, addresses.
+from mock_wsk.wsk.control import WSK_MOCK_EXTENSION_PROVIDER_DISPATCH, addressof
+from mock_wsk.wsk.provider import (
+    WSK_CLIENT,
+    WSK_PROVIDER_DISPATCH,
+    WskCaptureProviderNPI,
+    WskDeregister,
+    WskRegister,
+    WskReleaseProviderNPI,
+)
+from mock_wsk.wsk.sockets import WSK_SOCKET
+from mock_wsk.wsk.structs import (
+    AF_INET,
+    AF_INET6,
+    AF_UNSPEC,
+    INADDR_ANY,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    MSG_BCAST,
+    MSG_MCAST,
+    NPI_MOCK_WSK_EXTENSION_ID,
+    SOCK_DGRAM,
+    SOCK_STREAM,
+    SOCKADDR,
+    SOCKADDR_IN,
+    SOCKADDR_IN6,
+    WSK_BUF,
+    WSK_CLIENT_CONNECTION_DISPATCH,
+    WSK_CLIENT_DATAGRAM_DISPATCH,
+    WSK_CLIENT_DISPATCH,
+    WSK_CLIENT_LISTEN_DISPATCH,
+    WSK_CLIENT_NPI,
+    WSK_CLIENT_STREAM_DISPATCH,
+    WSK_DATA_INDICATION,
+    WSK_DATAGRAM_INDICATION,
+    WSK_EVENT_CALLBACK_CONTROL,
+    WSK_EXTENSION_CONTROL_IN,
+    WSK_EXTENSION_CONTROL_OUT,
+    WSK_MOCK_EXTENSION_CLIENT_DISPATCH,
+    WSK_MOCK_EXTENSION_EVENT_PING,
+    WSK_PROVIDER_NPI,
+    WSK_REGISTRATION,
+    WSK_TRANSPORT,
+)
+from mock_wsk.wsk.tables import (
+    WSK_PROVIDER_BASIC_DISPATCH,
+    WSK_PROVIDER_CONNECTION_DISPATCH,
+    WSK_PROVIDER_DATAGRAM_DISPATCH,
+    WSK_PROVIDER_LISTEN_DISPATCH,
+    WSK_PROVIDER_STREAM_DISPATCH,
+)
+
+# --- TDI (mock_wsk.tdi): the legacy buffering transport; the IRP DDIs a TDI client calls.
+from mock_wsk.kernel.irp import (
+    IO_STATUS_BLOCK,
+    IRP,
+    IRP_MJ_INTERNAL_DEVICE_CONTROL,
+    IoAllocateIrp,
+    IoCallDriver,
+    IoCancelIrp,
+    IoFreeIrp,
+    IoGetCurrentIrpStackLocation,
+    IoGetNextIrpStackLocation,
+    IoReuseIrp,
+    IoSetCompletionRoutine,
+)
+from mock_wsk.kernel.mdl import IoAllocateMdl, IoFreeMdl, MmBuildMdlForNonPagedPool
+from mock_wsk.kernel.pool import POOL_FLAG_NON_PAGED, ExAllocatePool2, ExFreePoolWithTag
+from mock_wsk.tdi.api import (
+    FILE_OBJECT,
+    TDI_REQUEST_KERNEL_SEND,
+    TDI_REQUEST_KERNEL_SET_EVENT,
+    TdiBuildSend,
+    TdiBuildSetEventHandler,
+    TdiMockCloseConnection,
+    TdiMockOpenConnection,
+)

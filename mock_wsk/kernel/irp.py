@@ -62,13 +62,28 @@ SL_INVOKE_ON_CANCEL = 0x20
 SL_INVOKE_ON_SUCCESS = 0x40
 SL_INVOKE_ON_ERROR = 0x80
 
-IO_NO_INCREMENT = 0  # wdm.h
+from mock_wsk.kernel.sync import IO_NO_INCREMENT  # wdm.h; defined once, in sync
 IO_NETWORK_INCREMENT = 2  # wdm.h
 
 # Lifecycle states (mock bookkeeping, not WDK fields).
 ALLOCATED, PENDING, COMPLETED, FREED = "allocated", "pending", "completed", "freed"
 
 CompletionRoutine = Callable[[Any, "IRP", Any], int]
+
+# What ``from mock_wsk.kernel.irp import *`` gives a driver stub: the WDK names only (the
+# provider-side irp_* helpers and the tracker are imported by name).
+__all__ = [
+    "IRP_MJ_CREATE", "IRP_MJ_CLOSE", "IRP_MJ_READ", "IRP_MJ_WRITE", "IRP_MJ_DEVICE_CONTROL",
+    "IRP_MJ_INTERNAL_DEVICE_CONTROL", "IRP_MJ_CLEANUP", "IRP_MJ_MAXIMUM_FUNCTION",
+    "SL_PENDING_RETURNED", "SL_ERROR_RETURNED", "SL_INVOKE_ON_CANCEL", "SL_INVOKE_ON_SUCCESS",
+    "SL_INVOKE_ON_ERROR", "IO_NO_INCREMENT", "IO_NETWORK_INCREMENT", "IO_STATUS_BLOCK",
+    "IO_STACK_LOCATION", "IRP", "IoGetCurrentIrpStackLocation", "IoGetNextIrpStackLocation",
+    "IoSetNextIrpStackLocation", "IoSkipCurrentIrpStackLocation",
+    "IoCopyCurrentIrpStackLocationToNext", "IoMarkIrpPending", "IoSetCompletionRoutine",
+    "IoAllocateIrp", "IoFreeIrp", "IoReuseIrp", "IoBuildDeviceIoControlRequest", "IoCallDriver",
+    "IoCompleteRequest", "IoSetCancelRoutine", "IoAcquireCancelSpinLock",
+    "IoReleaseCancelSpinLock", "IoCancelIrp",
+]
 
 
 class IO_STATUS_BLOCK:
@@ -87,6 +102,7 @@ class IO_STACK_LOCATION:
                  "DeviceObject", "FileObject", "CompletionRoutine", "Context")
 
     def __init__(self) -> None:
+        self.Parameters = SimpleNamespace()
         self.clear()
 
     def clear(self) -> None:
@@ -94,7 +110,8 @@ class IO_STACK_LOCATION:
         self.MinorFunction = 0
         self.Flags = 0
         self.Control = 0
-        self.Parameters = SimpleNamespace()
+        if self.Parameters.__dict__:
+            self.Parameters = SimpleNamespace()
         self.DeviceObject: Any = None
         self.FileObject: Any = None
         self.CompletionRoutine: CompletionRoutine | None = None
@@ -138,15 +155,22 @@ class IRP:
         self.completions = 0
         self._freed_at: Site | None = None
         self._reported: set[tuple[str, int]] | None = None
+        self.AssociatedIrp = SimpleNamespace(SystemBuffer=None, MasterIrp=None)
+        self.IoStatus = IO_STATUS_BLOCK()
+        self.Tail = SimpleNamespace(Overlay=SimpleNamespace(DriverContext=[None] * 4,
+                                                            Thread=None, ListEntry=None))
         self._initialize(STATUS_SUCCESS)
 
     def _initialize(self, status: int) -> None:
-        """IoInitializeIrp: everything but the allocation bookkeeping starts over."""
+        """IoInitializeIrp: everything but the allocation bookkeeping starts over (in place:
+        IoReuseIrp runs once per request, so it allocates nothing)."""
         self.Size = 0
         self.MdlAddress: Any = None
         self.Flags = 0
-        self.AssociatedIrp = SimpleNamespace(SystemBuffer=None, MasterIrp=None)
-        self.IoStatus = IO_STATUS_BLOCK(status, 0)
+        associated = self.AssociatedIrp
+        associated.SystemBuffer = associated.MasterIrp = None
+        self.IoStatus.Status = status
+        self.IoStatus.Information = 0
         self.RequestorMode = 0
         self.PendingReturned = False
         self.CurrentLocation = self.StackCount + 1
@@ -156,8 +180,9 @@ class IRP:
         self.UserIosb: IO_STATUS_BLOCK | None = None
         self.UserEvent: Any = None
         self.UserBuffer: Any = None
-        self.Tail = SimpleNamespace(Overlay=SimpleNamespace(DriverContext=[None] * 4,
-                                                            Thread=None, ListEntry=None))
+        overlay = self.Tail.Overlay
+        overlay.DriverContext[:] = (None, None, None, None)
+        overlay.Thread = overlay.ListEntry = None
         for location in self.stack:
             location.clear()
         self.state = ALLOCATED
@@ -485,7 +510,7 @@ def IoCallDriver(DeviceObject: Any, Irp: IRP) -> int:
     current = Irp.stack[Irp.CurrentLocation - 1]
     current.DeviceObject = DeviceObject
     if callable(dispatch):
-        return dispatch(DeviceObject, Irp)  # type: ignore[no-any-return]
+        return dispatch(DeviceObject, Irp)
     driver = DeviceObject.DriverObject
     _start(Irp, f"{driver.DriverName}", "dispatch")
     handler = driver.MajorFunction.get(current.MajorFunction)
@@ -493,7 +518,7 @@ def IoCallDriver(DeviceObject: Any, Irp: IRP) -> int:
         Irp.IoStatus.Status = STATUS_INVALID_DEVICE_REQUEST
         _complete(m, Irp)
         return STATUS_INVALID_DEVICE_REQUEST
-    return handler(DeviceObject, Irp)  # type: ignore[no-any-return]
+    return handler(DeviceObject, Irp)
 
 
 # ---------------------------------------------------------------------- completion

@@ -27,6 +27,7 @@ from mock_wsk.kernel.irql import check_max_irql
 from mock_wsk.kernel.pool import (
     FreedPoolBlock,
     PagedPoolBlock,
+    PoolBlock,
     PoolMemory,
     PoolPointer,
     Site,
@@ -61,6 +62,16 @@ MdlMappingNoWrite = 0x80000000
 MdlMappingNoExecute = 0x40000000
 
 _MASK64 = 0xFFFFFFFFFFFFFFFF
+
+# What ``from mock_wsk.kernel.mdl import *`` gives a driver stub: the WDK names only.
+__all__ = [
+    "MDL", "MDL_MAPPED_TO_SYSTEM_VA", "MDL_PAGES_LOCKED", "MDL_SOURCE_IS_NONPAGED_POOL",
+    "MDL_ALLOCATED_FIXED_SIZE", "MDL_PARTIAL", "IoReadAccess", "IoWriteAccess", "IoModifyAccess",
+    "LowPagePriority", "NormalPagePriority", "HighPagePriority", "MdlMappingNoWrite",
+    "MdlMappingNoExecute", "IoAllocateMdl", "MmBuildMdlForNonPagedPool", "MmProbeAndLockPages",
+    "MmUnlockPages", "IoFreeMdl", "MmGetSystemAddressForMdlSafe", "MmGetMdlByteCount",
+    "MmGetMdlByteOffset", "MmGetMdlVirtualAddress",
+]
 
 
 class MDL:
@@ -384,14 +395,14 @@ class MdlUse:
     __slots__ = ("owner", "mdls", "segments", "length", "digest", "watches", "released")
 
     def __init__(self, owner: str, mdls: list[MDL], segments: list[tuple[Any, int, int]],
-                 length: int) -> None:
+                 length: int, digest: int | None = None) -> None:
         self.owner = owner
         self.mdls = mdls
         self.segments = segments
         self.length = length
         self.watches: list[_Watch] = []
         self.released = False
-        self.digest = _digest(segments)
+        self.digest = _digest(segments) if digest is None else digest
 
     def release(self, m: Machine) -> int:
         """The request is over: the MDLs are free to unlock again. Reports a change of the
@@ -446,7 +457,7 @@ def _digest(segments: list[tuple[Any, int, int]]) -> int:
     for buffer, start, length in segments:
         if isinstance(buffer, PoolMemory):
             version = object.__getattribute__(buffer, "version")
-            parts.append((0, block_serial(buffer), version, start, length))
+            parts.append((0, block_serial(buffer), version, start, length))  # as _fast_single
         else:
             crc = zlib.crc32(memoryview(buffer)[start:start + length])
             parts.append((1, crc, start, length))
@@ -496,6 +507,9 @@ def mdl_chain_acquire(m: Machine, Mdl: MDL | None, Offset: int, Length: int,
     the range is marked in use and, with ``watch`` (sends: the bytes must stay unchanged),
     driver writes into the range are reported until :meth:`MdlUse.release`.
     """
+    if (type(Mdl) is MDL and Mdl.locked and not Mdl.freed and 0 <= Offset
+            and 0 < Length <= Mdl.ByteCount - Offset and type(Mdl.StartVa) in _LIVE_BLOCKS):
+        return _fast_single(Mdl, Offset, Length, owner, watch)
     if Mdl is None:
         if Length == 0:
             return MdlUse(owner, [], [], 0)
@@ -515,6 +529,22 @@ def mdl_chain_acquire(m: Machine, Mdl: MDL | None, Offset: int, Length: int,
         for buffer, start, length in segments:
             if isinstance(buffer, PoolMemory):
                 _add_watch(use, buffer, start, start + length)
+    return use
+
+
+_LIVE_BLOCKS = (PoolBlock, PagedPoolBlock)
+
+
+def _fast_single(mdl: MDL, offset: int, length: int, owner: str, watch: bool) -> MdlUse:
+    """The usual WskSend: one valid MDL over a live pool block (the general path in few calls;
+    the digest is the one _digest computes for the same single segment)."""
+    block: Any = mdl.StartVa
+    start = mdl.ByteOffset + offset
+    mdl.in_use += 1
+    digest = hash(((0, block._pool_serial, block.version, start, length),)) & _MASK64
+    use = MdlUse(owner, [mdl], [(block, start, length)], length, digest)
+    if watch:
+        _add_watch(use, block, start, start + length)
     return use
 
 

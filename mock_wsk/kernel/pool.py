@@ -64,6 +64,19 @@ UNINITIALIZED_FILL = 0xCD
 
 Tag = int | str | bytes
 
+# What ``from mock_wsk.kernel.pool import *`` gives a driver stub: the WDK names only.
+__all__ = [
+    "POOL_FLAG_USE_QUOTA", "POOL_FLAG_UNINITIALIZED", "POOL_FLAG_SESSION",
+    "POOL_FLAG_CACHE_ALIGNED", "POOL_FLAG_RAISE_ON_FAILURE", "POOL_FLAG_NON_PAGED",
+    "POOL_FLAG_NON_PAGED_EXECUTE", "POOL_FLAG_PAGED", "POOL_FLAG_SPECIAL_POOL",
+    "NonPagedPool", "NonPagedPoolExecute", "PagedPool", "NonPagedPoolMustSucceed",
+    "NonPagedPoolCacheAligned", "PagedPoolCacheAligned", "NonPagedPoolNx",
+    "NonPagedPoolNxCacheAligned", "ExAllocatePool2", "ExAllocatePoolWithTag",
+    "ExAllocatePoolZero", "ExAllocatePoolUninitialized", "ExFreePoolWithTag", "ExFreePool",
+    "ExRaiseStatus", "StatusException", "RtlCopyMemory", "RtlMoveMemory", "RtlFillMemory",
+    "RtlZeroMemory", "RtlCompareMemory",
+]
+
 
 class StatusException(Exception):  # noqa: N818  (named for what C code calls it: an exception)
     """An NTSTATUS raised as a structured exception (ExRaiseStatus, POOL_FLAG_RAISE_ON_FAILURE).
@@ -84,15 +97,21 @@ def ExRaiseStatus(Status: int) -> None:
 # ---------------------------------------------------------------------- tags and sites
 
 
+_TAG_VALUES: dict[str | bytes, int] = {}
+
+
 def pool_tag(tag: Tag) -> int:
     """The ULONG value of a tag written as in C: ``'kswE'`` is the multi-character constant
     ``('k' << 24) | ('s' << 16) | ('w' << 8) | 'E'``. Ints pass through unchanged."""
     if isinstance(tag, int):
         return tag & 0xFFFFFFFF
-    raw = tag.encode("latin-1") if isinstance(tag, str) else bytes(tag)
-    if not 1 <= len(raw) <= 4:
-        raise ValueError(f"a pool tag has one to four characters, not {tag!r}")
-    return int.from_bytes(raw, "big")
+    value = _TAG_VALUES.get(tag)
+    if value is None:
+        raw = tag.encode("latin-1") if isinstance(tag, str) else bytes(tag)
+        if not 1 <= len(raw) <= 4:
+            raise ValueError(f"a pool tag has one to four characters, not {tag!r}")
+        value = _TAG_VALUES[tag] = int.from_bytes(raw, "big")
+    return value
 
 
 def tag_text(tag: int) -> str:
@@ -104,17 +123,25 @@ def tag_text(tag: int) -> str:
 Site = tuple[str, int, str]
 
 
+_MOCK_FILES: dict[str, bool] = {}
+
+
 def caller_site() -> Site | None:
     """The innermost driver frame (outside mock_wsk), as a raw (file, line, function) triple.
 
-    Cheap (no path formatting) so that it can be taken on every allocation; turn it into a
-    :class:`SourceLocation` with :func:`site_location` only when something is reported.
+    Cheap (no path formatting, one dict lookup a frame) so that it can be taken on every
+    allocation; :func:`site_location` turns it into a SourceLocation when something is reported.
     """
     frame = sys._getframe(1)
+    mock_files = _MOCK_FILES
     while frame is not None:
         code = frame.f_code
-        if not is_mock_frame(code.co_filename):
-            return (code.co_filename, frame.f_lineno, code.co_name)
+        filename = code.co_filename
+        is_mock = mock_files.get(filename)
+        if is_mock is None:
+            is_mock = mock_files[filename] = is_mock_frame(filename)
+        if not is_mock:
+            return (filename, frame.f_lineno, code.co_name)
         frame = frame.f_back  # type: ignore[assignment]
     return None
 
@@ -186,7 +213,11 @@ class PoolMemory:
 
 
 class PoolBlock(PoolMemory):
-    """A live nonpaged pool block: a C struct (attributes) and a byte buffer at once."""
+    """A live nonpaged pool block: a C struct (attributes) and a byte buffer at once.
+
+    Indices are C offsets: ``p[-1]`` is the byte *before* the block (an underrun), and a write
+    never resizes the block (``p[6:] = b"abcd"`` on 8 bytes overruns by two).
+    """
 
     __slots__ = ()
 
@@ -230,6 +261,10 @@ class PagedPoolBlock(PoolBlock):
         _check_paged(self, "write")
         _write_key(self, key, value)
 
+    def __iter__(self) -> Any:
+        _check_paged(self, "read")
+        return iter(bytes(_data(self)))
+
 
 class FreedPoolBlock(PoolMemory):
     """A block after ExFreePool*: every touch is ``pool.use_after_free`` at the toucher's line.
@@ -270,6 +305,10 @@ class FreedPoolBlock(PoolMemory):
         _touch_freed(self, "read")
         return bytes(_data(self))
 
+    def __iter__(self) -> Any:
+        _touch_freed(self, "read")
+        return iter(bytes(_data(self)))
+
 
 class PoolPointer:
     """``p + offset``: an address inside a pool block, for Rtl*Memory and IoAllocateMdl.
@@ -294,10 +333,15 @@ class PoolPointer:
         return max(0, object.__getattribute__(self.block, "_pool_size") - self.offset)
 
     def __getitem__(self, key: int | slice) -> Any:
-        return self.block[_shift(key, self.offset)]
+        block: Any = self.block  # a live, paged or freed block: its own class does the checks
+        return block[_shift(key, self.offset)]
 
     def __setitem__(self, key: int | slice, value: Any) -> None:
-        self.block[_shift(key, self.offset)] = value
+        block: Any = self.block
+        block[_shift(key, self.offset)] = value
+
+    def __iter__(self) -> Any:
+        return iter(self[0:len(self)])
 
     def __repr__(self) -> str:
         return f"<PoolPointer {self.block!r} + {self.offset}>"

@@ -19,6 +19,13 @@ from mock_wsk.kernel.pool import Site, caller_site, site_text
 from mock_wsk.kernel.sync import DispatcherObject, wait_for_objects
 from mock_wsk.machine import Machine
 
+# What ``from mock_wsk.kernel.rundown import *`` gives a driver stub: the WDK names only.
+__all__ = [
+    "EX_RUNDOWN_REF", "ExInitializeRundownProtection", "ExReInitializeRundownProtection",
+    "ExAcquireRundownProtection", "ExAcquireRundownProtectionEx", "ExReleaseRundownProtection",
+    "ExReleaseRundownProtectionEx", "ExWaitForRundownProtectionRelease", "ExRundownCompleted",
+]
+
 
 class EX_RUNDOWN_REF:
     """``EX_RUNDOWN_REF``; initialise with ExInitializeRundownProtection, as in C.
@@ -68,7 +75,7 @@ class RundownWait(DispatcherObject):
         super().__init__("rundown")
         self.ref = ref
 
-    @property  # type: ignore[override]
+    @property
     def name(self) -> str:
         return self.ref.describe()
 
