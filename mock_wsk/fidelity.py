@@ -111,6 +111,11 @@ define_choice(
     "Connection callbacks enabled on a listener 'cannot be disabled' there; status undocumented.",
     "Same reasoning as disabling a static callback.", configurable=True)
 define_choice(
+    "wsk.static_after_socket", STATUS_INVALID_DEVICE_STATE,
+    "WSK_SET_STATIC_EVENT_CALLBACKS must come before the client's first socket; the status of a "
+    "late call is not documented.",
+    "Refused because of the client's state.", configurable=True)
+define_choice(
     "wsk.bad_event_control", STATUS_INVALID_PARAMETER,
     "InputSize/OutputSize/NpiId/Level must have the documented values; failure status "
     "undocumented.",
@@ -137,6 +142,10 @@ define_choice(
     "wsk.unknown_option", STATUS_NOT_SUPPORTED,
     "Not documented: a socket option (WskSetOption/WskGetOption) the mock does not model.",
     "As for unknown ioctls.", configurable=True)
+define_choice(
+    "wsk.unknown_extension", STATUS_NOT_SUPPORTED,
+    "Not documented: SIO_WSK_REGISTER_EXTENSION with an extension NPI id the provider lacks.",
+    "The provider does not support that interface.", configurable=True)
 define_choice(
     "wsk.unknown_client_control", STATUS_INVALID_DEVICE_REQUEST,
     "Not documented: an unknown WskControlClient control code.",

@@ -33,7 +33,8 @@ class WskSettings:
     provider_ready_at_ns: int = 0
     dead_socket_close_deadline_ns: int = field(
         default_factory=lambda: fidelity.choose("wsk.dead_socket_close_deadline_ns"))
-    deregister_hang_ns: int = field(default_factory=lambda: fidelity.choose("wsk.deregister_hang_ns"))
+    deregister_hang_ns: int = field(
+        default_factory=lambda: fidelity.choose("wsk.deregister_hang_ns"))
     nodelay_supported: bool = True
     default_isb: int = field(default_factory=lambda: fidelity.choose("wsk.default_isb"))
     rtt_ns: int = field(default_factory=lambda: fidelity.choose("wsk.default_rtt_ns"))

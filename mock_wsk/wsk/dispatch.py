@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mock_wsk import fidelity
 from mock_wsk.constants import (
     DISPATCH_LEVEL,
     WSK_EVENT_ACCEPT,
@@ -32,7 +33,7 @@ from mock_wsk.constants import (
 )
 from mock_wsk.kernel import sync
 from mock_wsk.kernel.irp import irp_complete
-from mock_wsk.machine import ContextKind
+from mock_wsk.machine import KDPC, ContextKind
 from mock_wsk.status import (
     STATUS_DATA_NOT_ACCEPTED,
     STATUS_PENDING,
@@ -66,13 +67,21 @@ def deliver(w: Wsk, sock: WSK_SOCKET, kind: Kind, payload: Any = None) -> None:
             policy == "any" and m.decide("irql", _IRQL_OPTIONS) == 0)
         cpu = w.pick_cpu(sock.home_cpu)
     if at_dispatch:
-        w.run_in_dpc(cpu, kind[0], _run_at_dispatch, (w, sock, kind, payload))
+        # Inlined Wsk.run_in_dpc: this is the hot path of every indication.
+        pool = w._dpcs
+        dpc = pool.pop() if pool else KDPC()
+        dpc.DeferredRoutine = _dpc_deliver
+        dpc.DeferredContext = pool
+        dpc.name = kind[0]
+        m.queue_dpc(cpu, dpc, (w, sock, kind, payload), None)
     else:
         m.spawn(ContextKind.WORK_ITEM, kind[0], _run_passive, ((w, sock, kind, payload),),
                 cpu=cpu)
 
 
-def _run_at_dispatch(args: tuple[Wsk, WSK_SOCKET, Kind, Any]) -> None:
+def _dpc_deliver(dpc: KDPC, pool: list[KDPC], args: tuple[Wsk, WSK_SOCKET, Kind, Any],
+                 unused: Any) -> None:
+    pool.append(dpc)  # dequeued already: reusable
     _call(args[0], args[1], args[2], args[3], WSK_FLAG_AT_DISPATCH_LEVEL)
 
 
@@ -94,8 +103,9 @@ def _call(w: Wsk, sock: WSK_SOCKET, kind: Kind, payload: Any, flags: int) -> Non
     irql = ctx.irql
     counts = w.stats.callbacks
     counts[name] = counts.get(name, 0) + 1
-    if m.trace is not None:
-        m.emit("wsk.callback.enter", name, sock.id)
+    trace = m.trace
+    if trace is not None:
+        trace.append((m.now, ctx.cpu.index, ctx.id, "wsk.callback", (name, sock.id)))
     ctx.callbacks.append(name)
     try:
         invoke(w, sock, payload, flags)
@@ -129,7 +139,8 @@ def _returned(w: Wsk, name: str, status: int) -> None:
 def _bad_return(w: Wsk, sock: WSK_SOCKET, name: str, status: Any, allowed: str) -> None:
     w.m.report("wsk.callback.bad_return",
                f"{name} returned {_status_text(status)}; allowed: {allowed}",
-               objects={"socket": sock.id, "reaction_chosen_by": "fidelity:wsk.bad_callback_return"},
+               objects={"socket": sock.id,
+                        "reaction_chosen_by": fidelity.cite("wsk.bad_callback_return")},
                location=_callback_location(sock, name))
 
 

@@ -26,6 +26,7 @@ from mock_wsk.status import (
     STATUS_FILE_FORCED_CLOSED,
 )
 from mock_wsk.verifier import code_location
+from mock_wsk.wsk.dispatch import pump_datagrams, pump_receive
 from mock_wsk.wsk.structs import (
     AF_INET,
     PROVIDER_MDL,
@@ -51,6 +52,7 @@ class Peer:
         self.name = name or f"{address}:{port}"
         self.sock: Any = None  # the driver socket this peer is connected to
         self.tx_offset = 0  # stream bytes this peer sent
+        self.segments_sent = 0
         self.bytes_received = 0
         self.sends_received = 0
         self.digest = 0
@@ -76,23 +78,29 @@ class Peer:
         if sock is None or sock.aborted or sock.dead:
             self._note(f"send {nbytes} dropped: not connected")
             return
-        from mock_wsk.wsk.dispatch import pump_receive
-
-        segments = max(1, min(segments, nbytes)) if nbytes else 1
-        base, extra = divmod(nbytes, segments)
-        for index in range(segments):
-            length = base + (1 if index < extra else 0)
-            digest = (self.tx_offset * _DIGEST_MUL + length) & _MASK
-            self.tx_offset += length
-            node = WSK_DATA_INDICATION(WSK_BUF(PROVIDER_MDL(length, digest), 0, length))
-            if sock.rx is None:
-                sock.rx = node
-            else:
-                sock.rx_tail.Next = node
-            sock.rx_tail = node
-            sock.rx_bytes += length
-        self._note(f"sent {nbytes} bytes in {segments} segment(s)")
+        # Hot path (one indication per peer send): lengths and digests only, no log entry.
+        if segments == 1 or nbytes <= 1:
+            self._segment(sock, nbytes)
+        else:
+            segments = min(segments, nbytes)
+            base, extra = divmod(nbytes, segments)
+            for index in range(segments):
+                self._segment(sock, base + 1 if index < extra else base)
+        self.segments_sent += segments
         pump_receive(self.net.w, sock)
+
+    def _segment(self, sock: Any, length: int) -> None:
+        offset = self.tx_offset
+        self.tx_offset = offset + length
+        node = WSK_DATA_INDICATION(
+            WSK_BUF(PROVIDER_MDL(length, (offset * _DIGEST_MUL + length) & _MASK), 0, length))
+        tail = sock.rx_tail
+        if tail is None:
+            sock.rx = node
+        else:
+            tail.Next = node
+        sock.rx_tail = node
+        sock.rx_bytes += length
 
     def datagram(self, nbytes: int, to_port: int) -> None:
         """Send one datagram (zero-length allowed) to the driver's datagram socket."""
@@ -100,8 +108,6 @@ class Peer:
         if sock is None:
             self._note(f"datagram to port {to_port} dropped: no socket")
             return
-        from mock_wsk.wsk.dispatch import pump_datagrams
-
         digest = (self.tx_offset * _DIGEST_MUL + nbytes) & _MASK
         self.tx_offset += nbytes
         sock.dgrams.append(WSK_DATAGRAM_INDICATION(

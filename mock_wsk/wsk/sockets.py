@@ -31,8 +31,10 @@ class WSK_SOCKET:
         # receive path
         "rx", "rx_tail", "rx_bytes", "indicating", "paused", "retained", "receives",
         "accepted_box", "dgrams",
-        # send path
-        "sends",
+        # send path: the transport calls ``acked(send_id)``
+        "sends", "acked",
+        # pending IRPs (cancel on IoCancelIrp / WskCloseSocket)
+        "pend",
         # basic sockets: extension interfaces registered with SIO_WSK_REGISTER_EXTENSION
         "extensions", "extension_events",
         # life cycle
@@ -71,6 +73,8 @@ class WSK_SOCKET:
         self.accepted_box = Out(0)  # BytesAccepted, reused (one indication at a time)
         self.dgrams: deque[Any] = deque()
         self.sends: dict[int, tuple[Any, Any, int]] = {}  # send id -> (irp, mdl use, length)
+        self.acked: Any = None
+        self.pend: dict[Any, None] = {}  # IRPs of requests pending on this socket
         self.extensions: dict[Any, Any] = {}  # extension NPI id -> client dispatch
         self.extension_events = 0
         self.dead = False
