@@ -238,6 +238,7 @@ class Machine:
         self.waiting: dict[int, Context] = {}
         self._events: list[tuple[int, int, Callable[..., Any], tuple[Any, ...]]] = []
         self._seq = 0
+        self._cancelled: set[int] = set()  # seqs of call_at entries withdrawn before they ran
         self._next_id = 1
         self._sched: greenlet.greenlet | None = None
         self._forced: tuple[Cpu, int] | None = None
@@ -313,7 +314,8 @@ class Machine:
 
     def call_at(self, time_ns: int, fn: Callable[..., Any], *args: Any) -> int:
         """Run ``fn(*args)`` in the system context at virtual time ``time_ns`` (never earlier
-        than now). Returns a sequence number handlers can use to recognise stale entries."""
+        than now). Returns a sequence number handlers can use to recognise stale entries, and
+        :meth:`cancel_call` to withdraw the entry."""
         seq = self._seq
         self._seq = seq + 1
         heapq.heappush(self._events, (max(time_ns, self.now), seq, fn, args))
@@ -322,8 +324,18 @@ class Machine:
     def call_later(self, delay_ns: int, fn: Callable[..., Any], *args: Any) -> int:
         return self.call_at(self.now + delay_ns, fn, *args)
 
+    def cancel_call(self, seq: int) -> None:
+        """Withdraw a :meth:`call_at` entry that has not run yet (a satisfied wait's timeout, a
+        cancelled or re-set timer): it never runs, and the clock never moves to its time just
+        for it. Only pass the sequence number of an entry still pending."""
+        self._cancelled.add(seq)
+
     def next_event_time(self) -> int | None:
-        return self._events[0][0] if self._events else None
+        events = self._events
+        cancelled = self._cancelled
+        while events and events[0][1] in cancelled:
+            cancelled.discard(heapq.heappop(events)[1])
+        return events[0][0] if events else None
 
     # ------------------------------------------------------------------ contexts
 
@@ -565,6 +577,7 @@ class Machine:
             self._loop_fifo(until_ns)
             return
         events = self._events
+        cancelled = self._cancelled
         heappop = heapq.heappop
         while not self._stop_requested:
             pick = self._forced
@@ -586,7 +599,10 @@ class Machine:
                 if not events or (until_ns is not None and events[0][0] > until_ns):
                     self._check_stuck()
                     return
-                time_ns, _, fn, args = heappop(events)
+                time_ns, seq, fn, args = heappop(events)
+                if cancelled and seq in cancelled:
+                    cancelled.discard(seq)
+                    continue
                 if time_ns > self.now:
                     self.now = time_ns
                 self.current = self.system
@@ -615,6 +631,7 @@ class Machine:
         give, so nothing is asked); DPCs run inline. The hot path of every timed event."""
         cpus = self.cpus
         events = self._events
+        cancelled = self._cancelled
         heappop = heapq.heappop
         run_dpc = self._run_dpc_inline
         resume = self._resume
@@ -648,7 +665,10 @@ class Machine:
                 if not events or (until_ns is not None and events[0][0] > until_ns):
                     self._check_stuck()
                     return
-                time_ns, _, fn, args = heappop(events)
+                time_ns, seq, fn, args = heappop(events)
+                if cancelled and seq in cancelled:  # withdrawn: the clock does not go there
+                    cancelled.discard(seq)
+                    continue
                 if time_ns > self.now:
                     self.now = time_ns
                 self.current = system

@@ -316,6 +316,27 @@ def test_cancel_before_the_due_time_stops_the_dpc() -> None:
     assert m.violations == []
 
 
+def test_cancelled_and_reset_timers_leave_no_expiry_behind() -> None:
+    fired: list[float] = []
+
+    def routine(dpc: KDPC, context: Any, arg1: Any, arg2: Any) -> None:
+        fired.append(_now_ms())
+
+    def entry(driver: Any, registry: Any) -> None:
+        periodic, reset = _timer(name="periodic"), _timer(name="reset")
+        KeSetTimerEx(periodic, LARGE_INTEGER(-MS_100NS), 2, _dpc(routine))
+        KeSetTimer(reset, LARGE_INTEGER(-90 * MS_100NS), _dpc(routine))
+        KeSetTimer(reset, LARGE_INTEGER(-4 * MS_100NS), None)  # re-set: 90 ms withdrawn
+        KeDelayExecutionThread(KernelMode, FALSE, LARGE_INTEGER(-4 * MS_100NS))
+        KeCancelTimer(periodic)  # due again at 5 ms: withdrawn
+
+    m = run_driver(entry)
+    assert fired == [1.0, 3.0]
+    assert m.now == 4 * MS  # the clock never went to a withdrawn expiry
+    assert m.next_event_time() is None
+    assert m.violations == []
+
+
 def test_timer_dpc_rearming_itself_keeps_exact_virtual_times() -> None:
     fired: list[int] = []
     timer = KTIMER("rearm")

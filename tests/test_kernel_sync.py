@@ -194,6 +194,9 @@ def test_a_wait_satisfied_before_its_timeout_returns_wait_0_at_the_signal_time()
     m = run_driver(entry)
     assert seen == [STATUS_WAIT_0, 3.0]
     assert m.violations == []
+    # The satisfied wait's timeout was withdrawn: the clock did not run on to 100 ms.
+    assert m.now == 3 * MS
+    assert m.next_event_time() is None
 
 
 def test_delay_execution_relative_and_absolute() -> None:

@@ -7,6 +7,7 @@ DPC on a CPU chosen at the decision point (the CPU that set it comes first: the 
 
 from __future__ import annotations
 
+from heapq import heappush
 from typing import Any
 
 from mock_wsk import machine as _machine
@@ -73,7 +74,7 @@ class KTIMER(DispatcherObject):
     """``KTIMER``; initialise with KeInitializeTimer or KeInitializeTimerEx."""
 
     __slots__ = ("Type", "signaled", "due", "period_ns", "dpc", "armed_seq", "generation",
-                 "home_cpu")
+                 "home_cpu", "event_seq")
 
     def __init__(self, name: str = "timer") -> None:
         super().__init__(name)
@@ -85,6 +86,7 @@ class KTIMER(DispatcherObject):
         self.armed_seq = -1  # the generation of the pending expiry; -1 when not set
         self.generation = 0
         self.home_cpu = 0
+        self.event_seq = -1  # the machine's entry for the pending expiry (see cancel_call)
 
     def is_signaled(self) -> bool:
         return self.signaled
@@ -99,14 +101,15 @@ class KTIMER(DispatcherObject):
         m = _machine.active
         assert m is not None
         self.signaled = True
-        if m.trace is not None:
-            m.trace.append((m.now, -1, 0, "timer.expire", (self.name,)))
+        trace = m.trace
+        if trace is not None:
+            trace.append((m.now, -1, 0, "timer.expire", (self.name,)))
         if self.waiters:
             self.signal_waiters(m)
         if self.period_ns:
             self.due = m.now + self.period_ns
             self.armed_seq = self.generation = self.generation + 1
-            m.call_at(self.due, self._expire, self.armed_seq)
+            self.event_seq = m.call_at(self.due, self._expire, self.armed_seq)
         else:
             self.due = None
             self.armed_seq = -1
@@ -130,6 +133,8 @@ def KeInitializeTimerEx(Timer: KTIMER, Type: int) -> None:
     m = _machine.active_machine()
     if Timer.due is not None:
         m.report("timer.freed_while_set", f"KeInitializeTimer on set timer {Timer.name}")
+    if Timer.due is not None:
+        m.cancel_call(Timer.event_seq)
     Timer.Type = Type
     Timer.signaled = False
     Timer.due = None
@@ -149,12 +154,22 @@ def KeSetTimer(Timer: KTIMER, DueTime: Any, Dpc: KDPC | None) -> bool:
 def _arm(Timer: KTIMER, DueTime: Any, period_ns: int, Dpc: KDPC | None) -> bool:
     # Hot path (a periodic driver timer re-arms on every tick): kept free of helper calls.
     m = _machine.active or _machine.active_machine()
-    m.preemption_point()
     ctx = m.current
-    assert ctx is not None
+    if m.preemptive or ctx is None or ctx.irql < DISPATCH_LEVEL:
+        m.preemption_point()
+        ctx = m.current
+        assert ctx is not None
+    else:
+        # Fifo at DISPATCH_LEVEL (a DPC re-arming its timer): the preemption point only counts
+        # the step, so count it here.
+        steps = m.steps = m.steps + 1
+        if steps > m.step_budget:
+            m.preemption_point()
     if ctx.irql > DISPATCH_LEVEL:
         check_max_irql(m, "KeSetTimer", DISPATCH_LEVEL)
     was_set = Timer.due is not None
+    if was_set:  # re-set while pending: the old expiry is withdrawn
+        m._cancelled.add(Timer.event_seq)
     due_100ns = DueTime if type(DueTime) is int else (quad(DueTime) or 0)
     now = m.now
     if due_100ns < 0:
@@ -170,7 +185,9 @@ def _arm(Timer: KTIMER, DueTime: Any, period_ns: int, Dpc: KDPC | None) -> bool:
     Timer.period_ns = period_ns
     Timer.dpc = Dpc
     generation = Timer.armed_seq = Timer.generation = Timer.generation + 1
-    m.call_at(due, Timer._expire, generation)
+    seq = Timer.event_seq = m._seq  # m.call_at(due, Timer._expire, generation), inlined
+    m._seq = seq + 1
+    heappush(m._events, (due, seq, Timer._expire, (generation,)))
     return was_set
 
 
@@ -179,6 +196,8 @@ def KeCancelTimer(Timer: KTIMER) -> bool:
     m.preemption_point()
     check_max_irql(m, "KeCancelTimer", DISPATCH_LEVEL)
     was_set = Timer.due is not None
+    if was_set:
+        m.cancel_call(Timer.event_seq)
     Timer.due = None
     Timer.armed_seq = -1
     return was_set

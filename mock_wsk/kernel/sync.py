@@ -72,7 +72,7 @@ class DispatcherObject:
 class WaitBlock:
     """One thread's outstanding wait on one or more objects."""
 
-    __slots__ = ("ctx", "objects", "wait_all", "done", "deadline")
+    __slots__ = ("ctx", "objects", "wait_all", "done", "deadline", "timeout_seq")
 
     def __init__(self, ctx: _machine.Context, objects: Sequence[DispatcherObject],
                  wait_all: bool, deadline: int | None) -> None:
@@ -81,6 +81,7 @@ class WaitBlock:
         self.wait_all = wait_all
         self.done = False
         self.deadline = deadline
+        self.timeout_seq: int | None = None  # the pending timeout entry, if any
 
     def satisfied_status(self) -> int | None:
         """The status the wait would return now, or None if it must keep waiting."""
@@ -114,9 +115,13 @@ class WaitBlock:
         for obj in self.objects:
             if self in obj.waiters:
                 obj.waiters.remove(self)
+        if self.timeout_seq is not None:  # satisfied before its timeout: withdraw it
+            m.cancel_call(self.timeout_seq)
+            self.timeout_seq = None
         m.wake(self.ctx, status)
 
     def on_timeout(self) -> None:
+        self.timeout_seq = None  # it is running: nothing to withdraw
         if not self.done:
             self.finish(_machine.active_machine(), STATUS_TIMEOUT)
 
@@ -167,7 +172,7 @@ def wait_for_objects(m: Machine, objects: Sequence[DispatcherObject], wait_all: 
         obj.waiters.append(block)
     ctx.wait = block
     if deadline is not None:
-        m.call_at(deadline, block.on_timeout)
+        block.timeout_seq = m.call_at(deadline, block.on_timeout)
     return m.block_current()
 
 
