@@ -69,7 +69,15 @@ def cite(id: str) -> str:
     return f"fidelity:{id}"
 
 
+# Areas that define choices in modules of their own (imported so the table is complete).
+CHOICE_MODULES: tuple[str, ...] = ("mock_wsk.kernel.choices",)
+
+
 def all_choices() -> list[Choice]:
+    import importlib
+
+    for name in CHOICE_MODULES:
+        importlib.import_module(name)
     return list(_CHOICES.values())
 
 

@@ -385,6 +385,7 @@ class Machine:
         return True
 
     def _make_ready(self, ctx: Context, preferred: Cpu | None = None) -> None:
+        # fidelity: kernel.thread_placement (the last CPU is option 0)
         ctx.state = CtxState.READY
         home = preferred or ctx.last_cpu or (self.current.cpu if self.current else None)
         if home is None:
@@ -560,7 +561,7 @@ class Machine:
             self.emit("bugcheck", halt.violation.rule.id)
         except StepBudgetExceeded:
             self.stuck = self.verifier.violations[-1]
-        except Exception as exc:  # an exception escaping driver code: a bug check, as on Windows
+        except Exception as exc:  # fidelity: kernel.driver_exception
             self._unhandled_exception(exc)
         finally:
             self.current = None

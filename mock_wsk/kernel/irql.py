@@ -95,7 +95,7 @@ def KeQueryInterruptTime() -> int:
 
 
 def KeQuerySystemTime(CurrentTime: Any) -> None:
-    """System time in 100 ns units; the mock's epoch is boot (deterministic)."""
+    """System time in 100 ns units since boot (fidelity: kernel.system_time_epoch)."""
     from mock_wsk.kernel.types import LARGE_INTEGER
 
     now = _machine.active_machine().now // 100

@@ -12,6 +12,8 @@ from typing import Any
 
 from mock_wsk import machine as _machine
 from mock_wsk.constants import APC_LEVEL, DISPATCH_LEVEL
+from mock_wsk.fidelity import choose, cite
+from mock_wsk.kernel import choices as _choices  # noqa: F401  (defines the choices used here)
 from mock_wsk.kernel import rules as _rules  # noqa: F401  (registers the rules used here)
 from mock_wsk.kernel.irql import check_max_irql, set_irql
 from mock_wsk.kernel.types import quad, store, value_of
@@ -36,10 +38,8 @@ MAXIMUM_WAIT_OBJECTS = 64
 TRUE = True
 FALSE = False
 
-# How long a context may stall at DISPATCH_LEVEL before the DPC watchdog complains. Windows'
-# single-DPC watchdog is about 20 ms of clock ticks; 1 ms is a conservative verifier choice
-# (fidelity table: "DPC watchdog threshold").
-DPC_STALL_WARNING_NS = 1_000_000
+# How long a context may stall at DISPATCH_LEVEL before the DPC watchdog complains.
+DPC_STALL_WARNING_NS: int = choose("kernel.dpc_watchdog_ns")
 
 
 class DispatcherObject:
@@ -137,7 +137,7 @@ def _deadline(m: Machine, timeout_100ns: int | None) -> int | None:
         return None
     if timeout_100ns < 0:
         return m.now + (-timeout_100ns) * 100
-    return timeout_100ns * 100  # absolute system time; the mock's epoch is boot
+    return timeout_100ns * 100  # absolute (fidelity: kernel.system_time_epoch)
 
 
 def wait_for_objects(m: Machine, objects: Sequence[DispatcherObject], wait_all: bool,
@@ -159,14 +159,16 @@ def wait_for_objects(m: Machine, objects: Sequence[DispatcherObject], wait_all: 
         hook(m, ctx, objects, ddi)
     if ctx.kind is ContextKind.DPC:
         m.report("irql.wait_in_dpc", f"{ddi} with a non-zero timeout in a DPC",
-                 objects={"waits_for": ", ".join(o.name for o in objects)},
+                 objects={"waits_for": ", ".join(o.name for o in objects),
+                          "status_chosen_by": cite("kernel.unblockable_wait_status")},
                  params=(ctx.irql, 0, 0))
-        return STATUS_TIMEOUT  # record mode: the wait cannot block; it times out at once
+        return choose("kernel.unblockable_wait_status")  # type: ignore[no-any-return]
     if ctx.irql > APC_LEVEL or not m.can_block():
         m.report("irql.wait_above_apc", f"{ddi} with a non-zero timeout at IRQL {ctx.irql}",
-                 objects={"waits_for": ", ".join(o.name for o in objects)},
+                 objects={"waits_for": ", ".join(o.name for o in objects),
+                          "status_chosen_by": cite("kernel.unblockable_wait_status")},
                  params=(ctx.irql, 0, 0))
-        return STATUS_TIMEOUT
+        return choose("kernel.unblockable_wait_status")  # type: ignore[no-any-return]
     block = WaitBlock(ctx, objects, wait_all, deadline)
     for obj in objects:
         obj.waiters.append(block)
@@ -273,9 +275,9 @@ def KeDelayExecutionThread(WaitMode: int, Alertable: bool, Interval: Any) -> int
 
 
 def KeStallExecutionProcessor(MicroSeconds: int) -> None:
-    """Busy-waits. CPU time is not simulated (code runs in zero virtual time), so a stall does
-    not move the clock; it is charged to the context, and at DISPATCH_LEVEL it counts against
-    the DPC watchdog (fidelity table: "CPU time")."""
+    """Busy-waits. CPU time is not simulated (fidelity: kernel.cpu_time): a stall does not move
+    the clock; it is charged to the context, and at DISPATCH_LEVEL it counts against the DPC
+    watchdog (fidelity: kernel.dpc_watchdog_ns)."""
     m = _machine.active_machine()
     m.preemption_point()
     ctx = m.current
@@ -330,7 +332,7 @@ def _acquire(m: Machine, lock: KSPIN_LOCK) -> None:
     if lock.owner is ctx:
         violation = m.report("spinlock.recursive_acquire",
                              f"{lock.name} acquired again by its holder {ctx.label}")
-        # The processor would spin forever: the run cannot go on, whatever the policy.
+        # The processor would spin forever (fidelity: kernel.recursive_spinlock).
         m.stuck = violation
         from mock_wsk.verifier import BugCheckHalt
 
