@@ -78,29 +78,3 @@ from mock_wsk.wsk.tables import (
     WSK_PROVIDER_LISTEN_DISPATCH,
     WSK_PROVIDER_STREAM_DISPATCH,
 )
-
-# --- TDI (mock_wsk.tdi): the legacy buffering transport; the IRP DDIs a TDI client calls.
-from mock_wsk.kernel.irp import (
-    IO_STATUS_BLOCK,
-    IRP,
-    IRP_MJ_INTERNAL_DEVICE_CONTROL,
-    IoAllocateIrp,
-    IoCallDriver,
-    IoCancelIrp,
-    IoFreeIrp,
-    IoGetCurrentIrpStackLocation,
-    IoGetNextIrpStackLocation,
-    IoReuseIrp,
-    IoSetCompletionRoutine,
-)
-from mock_wsk.kernel.mdl import IoAllocateMdl, IoFreeMdl, MmBuildMdlForNonPagedPool
-from mock_wsk.kernel.pool import POOL_FLAG_NON_PAGED, ExAllocatePool2, ExFreePoolWithTag
-from mock_wsk.tdi.api import (
-    FILE_OBJECT,
-    TDI_REQUEST_KERNEL_SEND,
-    TDI_REQUEST_KERNEL_SET_EVENT,
-    TdiBuildSend,
-    TdiBuildSetEventHandler,
-    TdiMockCloseConnection,
-    TdiMockOpenConnection,
-)
