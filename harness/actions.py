@@ -55,4 +55,10 @@ def _load_area_actions() -> None:
 
 
 # Modules that register actions of their area when imported.
-AREA_ACTION_MODULES = ("harness.kernel_actions",)
+AREA_ACTION_MODULES = (
+    "harness.kernel_actions",
+    "harness.network_section",
+    "harness.winsock_section",
+    "harness.wsk_section",
+    "harness.wsk_send_section",
+)

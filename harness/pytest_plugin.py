@@ -1,13 +1,18 @@
 """pytest plugin: scenario files become test items (registered through the ``pytest11`` entry).
 
 * Collects files matching the ``wsk_scenario_glob`` ini option (default
-  ``scenarios/**/*.yaml``, relative to the rootdir) as one item per scenario.
+  ``scenarios/**/*.yaml``, relative to the rootdir; several globs separated by spaces) as one
+  item per scenario and matrix case, with readable ids
+  (``scenarios/kernel/x.yaml::timer-counter[cpus=2]``). Files starting with ``_`` are bases for
+  ``extends:`` and are not collected.
 * A failure reads like any pytest failure: the expectation with its YAML file:line, each
   violation with its rule, doc sentence and the stub's file:line, a trace excerpt, the replay
   command. Bad input fails the item with ``file:line:col: message`` (no traceback).
 * Scenario ``tags`` become markers (``pytest -m kernel``); every item has ``wsk_scenario``.
-* Fixtures ``wsk_machine`` (build a machine) and ``wsk_run_scenario`` (run a file) serve
-  Python tests. Works under pytest-xdist and with ``--junitxml``.
+* Fixtures ``wsk_machine`` (build a machine), ``wsk_load_stub`` (load a driver stub on it) and
+  ``wsk_run_scenario`` (run a file) serve Python tests. Works under pytest-xdist (items are
+  collected in each worker; only text crosses processes) and with ``--junitxml`` (the verdict
+  is a ``user_property``).
 """
 
 from __future__ import annotations
@@ -36,15 +41,22 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _matches(config: pytest.Config, file_path: Path) -> bool:
-    if file_path.suffix not in (".yaml", ".yml"):
+    if file_path.suffix not in (".yaml", ".yml") or file_path.name.startswith("_"):
         return False
     try:
         relative = file_path.resolve().relative_to(config.rootpath.resolve()).as_posix()
     except ValueError:
         return False
-    pattern = str(config.getini("wsk_scenario_glob"))
-    return fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(
-        relative, pattern.replace("**/", ""))
+    patterns = str(config.getini("wsk_scenario_glob")).split()
+    return any(fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(
+        relative, pattern.replace("**/", "")) for pattern in patterns)
+
+
+def _register_marker(config: pytest.Config, tag: str) -> None:
+    # Tags of the user's own scenarios are markers too, also under --strict-markers.
+    known = {line.split(":", 1)[0].strip() for line in config.getini("markers")}
+    if tag not in known:
+        config.addinivalue_line("markers", f"{tag}: scenarios tagged {tag}")
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
@@ -55,20 +67,24 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
 
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
+        from harness.compose import display_path
         from harness.errors import ScenarioError
-        from harness.scenario import load_scenario
+        from harness.scenario import load_scenarios
 
         roots = [Path(p) for p in self.config.getini("wsk_stub_roots")]
         try:
-            scenario = load_scenario(self.path, roots)
+            # Shown relative to where pytest runs, so failures read "checks/x.yaml:5".
+            scenarios = load_scenarios(display_path(self.path), roots, self.config.rootpath)
         except ScenarioError as error:
             yield BadScenarioItem.from_parent(self, name=self.path.stem, error=error)
             return
-        item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
-        item.add_marker("wsk_scenario")
-        for tag in scenario.tags:
-            item.add_marker(tag)
-        yield item
+        for scenario in scenarios:
+            item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+            item.add_marker("wsk_scenario")
+            for tag in scenario.tags:
+                _register_marker(self.config, tag)
+                item.add_marker(tag)
+            yield item
 
 
 class ScenarioFailed(Exception):
@@ -91,7 +107,7 @@ class ScenarioItem(pytest.Item):
             raise ScenarioFailed(result)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> str:
+                     style: Any = None) -> Any:
         if isinstance(excinfo.value, ScenarioFailed):
             from harness.render import failure_report
 
@@ -99,7 +115,7 @@ class ScenarioItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, 0, f"scenario: {self.scenario.name}"
+        return self.path, self.scenario.line - 1, f"scenario: {self.scenario.name}"
 
 
 class BadScenarioItem(pytest.Item):
@@ -117,7 +133,8 @@ class BadScenarioItem(pytest.Item):
         return f"bad scenario file: {excinfo.value}"
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, 0, f"scenario file: {self.path.name}"
+        line = getattr(self.error, "line", None)
+        return self.path, (line - 1) if line else 0, f"scenario file: {self.path.name}"
 
 
 @pytest.fixture
@@ -136,13 +153,43 @@ def wsk_machine() -> Callable[..., Any]:
 
 
 @pytest.fixture
-def wsk_run_scenario() -> Callable[..., Any]:
-    """Run a scenario file from a Python test: ``result = wsk_run_scenario(path, seed=3)``."""
-    from harness.runner import run_scenario
-    from harness.scenario import load_scenario
+def wsk_load_stub(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Load a driver stub on a machine (DriverEntry runs at the machine's next ``run()``)::
 
-    def run(path: str | Path, seed: int | None = None) -> Any:
-        scenario = load_scenario(path)
+        m = wsk_machine()
+        driver = wsk_load_stub(m, "timer_counter", ticks=3)
+        m.run(until_ns=10_000_000)
+    """
+    from harness.stubs import load_image, resolve_stub
+    from mock_wsk.kernel.driver import load_driver
+
+    roots = [Path(p) for p in request.config.getini("wsk_stub_roots")]
+
+    def load(machine: Any, stub: str, **parameters: Any) -> Any:
+        path = resolve_stub(stub, Path.cwd(), roots)
+        module = load_image(path).instantiate()
+        return load_driver(machine, module, path.stem, parameters)
+
+    return load
+
+
+@pytest.fixture
+def wsk_run_scenario(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Run a scenario file from a Python test: ``result = wsk_run_scenario(path, seed=3)``.
+
+    A file with a matrix needs ``case="cpus=2"`` (or gets its first case)."""
+    from harness.runner import run_scenario
+    from harness.scenario import load_scenarios
+
+    roots = [Path(p) for p in request.config.getini("wsk_stub_roots")]
+
+    def run(path: str | Path, seed: int | None = None, case: str | None = None) -> Any:
+        cases = load_scenarios(path, roots)
+        chosen = [s for s in cases if case is None or s.case == case]
+        if not chosen:
+            raise LookupError(f"{path}: no matrix case {case!r}; cases: "
+                              + ", ".join(s.case for s in cases))
+        scenario = chosen[0]
         return run_scenario(scenario if seed is None else scenario.with_seed(seed))
 
     return run

@@ -1,4 +1,5 @@
-"""Turning results into text people read: verdict lines, failures, trace excerpts, JSONL."""
+"""Turning results into text people read: verdict lines, failures, trace excerpts, the replay
+story, and JSON-lines traces."""
 
 from __future__ import annotations
 
@@ -13,10 +14,17 @@ EXCERPT_BEFORE = 8
 EXCERPT_AFTER = 3
 
 
+def _arg(value: Any) -> str:
+    # NTSTATUS members print as their names; everything else as itself.
+    if isinstance(value, int) and type(value) is not int and not isinstance(value, bool):
+        return getattr(value, "name", str(int(value)))
+    return str(value)
+
+
 def format_record(record: tuple[Any, ...]) -> str:
     time_ns, cpu, ctx, event, detail = record
     where = f"cpu{cpu}" if cpu >= 0 else "sys "
-    args = " ".join(str(d) for d in detail)
+    args = " ".join(_arg(d) for d in detail)
     return f"{time_ns:>14} ns  {where}  ctx#{ctx:<5} {event:<14} {args}"
 
 
@@ -38,10 +46,20 @@ def trace_excerpt(trace: list[tuple[Any, ...]] | None, rule_id: str | None) -> l
     return lines
 
 
+def excerpt_index(trace: list[tuple[Any, ...]], rule_id: str | None) -> int:
+    for i, record in enumerate(trace):
+        if record[3] == "violation" and record[4] and (rule_id is None or
+                                                        record[4][0] == rule_id):
+            return i
+    return len(trace) - 1
+
+
 def verdict_line(result: ScenarioResult) -> str:
     s = result.scenario
     mark = "PASS" if result.passed else "FAIL"
     extra = [f"{format_duration(result.machine.now)} virtual"]
+    if s.seed or s.strategy != "fifo":
+        extra.append(f"seed {s.seed}")
     found = sorted({v.rule.id for v in result.violations})
     if found:
         extra.append("violations: " + ", ".join(found))
@@ -56,19 +74,29 @@ def failure_report(result: ScenarioResult) -> str:
     s = result.scenario
     lines = [f"scenario {s.name!r} ({s.path}) failed:"]
     for failure in result.failures:
-        where = f"{s.path}:{failure.line}" if failure.line else s.path
+        path = failure.path or s.path
+        where = f"{path}:{failure.line}" if failure.line else path
         lines.append(f"  {where}: {failure.what}: {failure.message}")
     if result.violations:
         lines.append("")
         lines.append("violations reported by the verifier:")
+        # The same rule broken at the same line is shown once, with when it happened again.
+        groups: dict[tuple[str, str], list[Any]] = {}
         for violation in result.violations:
-            lines.extend("  " + line for line in violation.render().splitlines())
+            groups.setdefault((violation.rule.id, str(violation.location)), []).append(violation)
+        for same in groups.values():
+            lines.extend("  " + line for line in same[0].render().splitlines())
+            if len(same) > 1:
+                times = ", ".join(format_duration(v.time_ns) for v in same[1:6])
+                more = ", ..." if len(same) > 6 else ""
+                lines.append(f"    ... and {len(same) - 1} more time"
+                             f"{'s' if len(same) > 2 else ''} at the same place ({times}{more})")
     halt = result.machine.halt
     if halt is not None:
         lines.append("")
         lines.extend(halt.blue_screen().splitlines())
     first = result.violations[0].rule.id if result.violations else None
-    excerpt = trace_excerpt(result.trace, first)
+    excerpt = trace_excerpt(result.trace, first) if first or result.failures else []
     if excerpt:
         lines.append("")
         lines.append("trace excerpt:")
@@ -78,8 +106,85 @@ def failure_report(result: ScenarioResult) -> str:
     return "\n".join(lines)
 
 
-def write_jsonl_trace(records: Iterable[tuple[Any, ...]], out: IO[str]) -> None:
-    """One JSON object per trace record, keys in a fixed order (byte-for-byte reproducible)."""
+def story(result: ScenarioResult, max_lines: int = 2000) -> str:
+    """The whole run as a story: one line per trace record, indented into a column per CPU,
+    contexts named, violations marked ``!!`` and spelled out where they happened.
+
+    Longer traces keep the ``max_lines`` records around the first violation (or the end)."""
+    from harness.timeline import IRQL_NAMES_SHORT, build_timeline
+
+    trace = result.trace or []
+    s = result.scenario
+    lines = [f"replay of {s.name} ({s.path}{':' + str(s.line) if s.line else ''}), seed "
+             f"{s.seed}, strategy {s.strategy}, {s.cpus} CPU{'s' if s.cpus != 1 else ''}"]
+    if not trace:
+        lines.append("(no trace: machine.trace is false)")
+        return "\n".join(lines)
+    labels: dict[int, str] = {}
+    for piece in build_timeline(trace, s.cpus, result.machine.now).slices:
+        labels.setdefault(piece.ctx, f"{piece.kind}#{piece.ctx} {piece.name}")
+    for record in trace:
+        if record[3] == "ctx.create" and len(record[4]) >= 3:
+            labels.setdefault(record[4][0], f"{record[4][1]}#{record[4][0]} {record[4][2]}")
+    start, stop = 0, len(trace)
+    if len(trace) > max_lines:
+        focus = excerpt_index(trace, None)
+        start = max(0, min(focus - max_lines // 2, len(trace) - max_lines))
+        stop = start + max_lines
+        lines.append(f"({len(trace)} records; showing {start + 1}..{stop}, around "
+                     f"{'the first violation' if trace[focus][3] == 'violation' else 'the end'})")
+    violations = iter(result.violations)
+    width = 6
+    last_cpu: dict[int, int] = {}
+    for record in trace[start:stop]:
+        t, cpu, ctx, event, detail = record
+        if cpu < 0 and event == "ctx.block":
+            cpu = last_cpu.get(ctx, cpu)  # emitted after leaving the CPU: show where it was
+        elif ctx:
+            last_cpu[ctx] = cpu
+        lane = "machine" if cpu < 0 else f"cpu{cpu}"
+        indent = " " * (width * (cpu + 1) if cpu >= 0 else 0)
+        who = labels.get(ctx, f"ctx#{ctx}") if ctx else "system"
+        if event == "ctx.start":
+            kind = str(detail[-2]) if len(detail) >= 2 else ""
+            level = IRQL_NAMES_SHORT.get(2 if kind == "dpc" else 0, "")
+            text = f"> {who} starts ({level.upper()})"
+        elif event == "ctx.end":
+            text = f"< {who} returns"
+        elif event == "ctx.block":
+            text = f"| {who} waits"
+        elif event == "violation":
+            text = f"VIOLATION {detail[0]}: {detail[1] if len(detail) > 1 else ''}"
+        else:
+            text = f"{event} {' '.join(_arg(d) for d in detail)}  [{who}]"
+        mark = "!!" if event in ("violation", "bugcheck") else "  "
+        # Exact to the nanosecond: in a race, 1.000002 ms and 1.000003 ms differ.
+        lines.append(f"{mark}{t // 1_000_000:>7}.{t % 1_000_000:06d} ms  {lane:<7} {indent}{text}")
+        if event == "violation":
+            violation = next(violations, None)
+            if violation is not None and violation.rule.id == detail[0]:
+                pad = " " * (28 + len(indent))
+                lines.extend(pad + line for line in violation.render().splitlines()[1:])
+    if stop < len(trace):
+        lines.append(f"... {len(trace) - stop} more records")
+    return "\n".join(lines)
+
+
+def jsonl_header(result: ScenarioResult) -> dict[str, Any]:
+    s = result.scenario
+    return {"scenario": s.name, "file": s.path, "case": s.case, "seed": s.seed,
+            "strategy": s.strategy, "cpus": s.cpus}
+
+
+def write_jsonl_trace(records: Iterable[tuple[Any, ...]], out: IO[str],
+                      header: dict[str, Any] | None = None) -> None:
+    """One JSON object per trace record, keys in a fixed order (byte-for-byte reproducible).
+
+    With ``header``, a first line names the scenario (``{"scenario": ..., "seed": ...}``), so
+    several scenarios can share one file."""
+    if header is not None:
+        out.write(json.dumps(header, separators=(",", ":")))
+        out.write("\n")
     for time_ns, cpu, ctx, event, detail in records:
         out.write(json.dumps({"t": time_ns, "cpu": cpu, "ctx": ctx, "event": event,
                               "detail": [_plain(d) for d in detail]}, separators=(",", ":")))
@@ -87,6 +192,8 @@ def write_jsonl_trace(records: Iterable[tuple[Any, ...]], out: IO[str]) -> None:
 
 
 def _plain(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
+    if value is None or isinstance(value, bool | float | str):
         return value
+    if isinstance(value, int):
+        return int(value)  # NTSTATUS and other int enums as plain numbers
     return str(value)

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from harness.actions import get_action
+from harness.errors import ScenarioError
 from harness.scenario import Scenario
 from harness.stubs import load_image
 from mock_wsk.kernel.driver import LoadedDriver, check_unload_finished, load_driver, unload_driver
 from mock_wsk.machine import Machine
-from mock_wsk.scheduling import make_strategy
+from mock_wsk.scheduling import Strategy, make_strategy
 from mock_wsk.status import status_name
 from mock_wsk.verifier import Policy, Severity, Violation
+from mock_wsk.winsock.process import Process, finish_process, is_app, start_process
 
 
 @dataclass(slots=True)
@@ -27,6 +30,7 @@ class Failure:
     what: str
     message: str
     line: int | None = None
+    path: str | None = None  # the base file the expectation came from (extends), if not the file
 
 
 @dataclass(slots=True)
@@ -55,14 +59,34 @@ class ScenarioResult:
         return self.machine.trace
 
     def replay_command(self) -> str:
+        """The exact command that re-runs this scenario (and this matrix case) with its seed."""
+        import shlex
+
+        from harness.compose import display_path
+        from harness.stubs import SHIPPED_STUBS
+
         s = self.scenario
-        return f"python -m harness run {s.path} --seed {s.seed}"
+        case = f" --case {shlex.quote(s.case)}" if s.case else ""
+        stubs = ""
+        if not s.stub_path.is_relative_to(SHIPPED_STUBS.resolve()):
+            # The user's own stub: name its root, or the replay would not find it.
+            depth = len(Path(s.stub.removesuffix(".py")).parts)
+            root = s.stub_path.parents[depth - 1] if depth >= 1 else s.stub_path.parent
+            stubs = f" --stubs {shlex.quote(display_path(root))}"
+        return f"python -m harness replay {shlex.quote(s.path)}{case}{stubs} --seed {s.seed}"
+
+    def replay_document(self) -> dict[str, Any]:
+        """A replay file (``python -m harness replay FILE.json``): the recorded decisions."""
+        s = self.scenario
+        return {"scenario": s.path, "case": s.case, "seed": s.seed, "strategy": s.strategy,
+                "decisions": [[d.kind, d.options, d.choice] for d in self.machine.decisions]}
 
     def to_dict(self) -> dict[str, Any]:
         s = self.scenario
         return {
             "name": s.name,
             "file": s.path,
+            "case": s.case,
             "verdict": self.verdict,
             "seed": s.seed,
             "strategy": s.strategy,
@@ -71,8 +95,10 @@ class ScenarioResult:
             "driver_entry": status_name(self.driver_entry_status)
             if self.driver_entry_status is not None else None,
             "bugcheck": self.bugcheck,
-            "failures": [{"what": f.what, "message": f.message, "line": f.line}
-                         for f in self.failures],
+            "failures": [{"what": f.what, "message": f.message, "line": f.line,
+                          "file": f.path or s.path} for f in self.failures],
+            "bugcheck_code": f"0x{self.bugcheck_code:08X}"
+            if self.bugcheck_code is not None else None,
             "violations": [v.to_dict() for v in self.violations],
             "metrics": self.metrics,
             "replay": self.replay_command(),
@@ -82,11 +108,12 @@ class ScenarioResult:
 class Run:
     """The state of one scenario run, handed to timeline actions."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, strategy: Strategy | None = None) -> None:
         self.scenario = scenario
-        strategy = make_strategy(scenario.strategy, scenario.seed,
-                                 **({"depth": scenario.pct_depth}
-                                    if scenario.strategy == "pct" else {}))
+        if strategy is None:  # a replay passes its own (recorded decisions)
+            strategy = make_strategy(scenario.strategy, scenario.seed,
+                                     **({"depth": scenario.pct_depth}
+                                        if scenario.strategy == "pct" else {}))
         self.machine = Machine(
             cpus=scenario.cpus,
             arch=scenario.arch,
@@ -96,8 +123,9 @@ class Run:
             trace=scenario.trace,
             step_budget=scenario.step_budget,
         )
-        self.module = load_image(scenario.stub_path).instantiate()
+        self.module = _instantiate(scenario)
         self.driver: LoadedDriver | None = None
+        self.process: Process | None = None  # a user-mode application stub (main, no DriverEntry)
         self.unload_started = False
         for hook in RUN_SETUP_HOOKS:
             hook(self)
@@ -112,13 +140,19 @@ class Run:
 
     def execute(self) -> None:
         s, m = self.scenario, self.machine
-        self.driver = load_driver(m, self.module, s.stub_path.stem, s.parameters)
+        if is_app(self.module):
+            self.process = start_process(m, self.module, s.stub_path.stem, s.parameters)
+        else:
+            self.driver = load_driver(m, self.module, s.stub_path.stem, s.parameters)
         for event in s.timeline:
             m.call_at(event.at_ns, self._fire, event.action, event.params)
         m.run(until_ns=s.duration_ns)
         if m.halt is not None or m.stuck is not None:
             return
-        if s.unload or self.unload_started:
+        if self.process is not None:  # no DriverUnload: wait for the exit, then the leak checks
+            finish_process(m, self.process, s.unload_timeout_ns)
+            return
+        if (s.unload or self.unload_started) and self.driver is not None:
             self.request_unload()
             m.run(until_ns=m.now + s.unload_timeout_ns)
             check_unload_finished(m, self.driver)
@@ -126,6 +160,36 @@ class Run:
 
 # Areas (the WSK provider, peers, the flow model) attach their scenario sections here.
 RUN_SETUP_HOOKS: list[Any] = []
+
+
+def _instantiate(scenario: Scenario) -> Any:
+    """Run the stub's module code; an exception there is bad input at the stub's own line."""
+    import traceback
+
+    try:
+        return load_image(scenario.stub_path).instantiate()
+    except Exception as exc:  # the stub's top-level code is the user's, and may raise anything
+        stub = str(scenario.stub_path)
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == stub]
+        line = frames[-1].lineno if frames else 1
+        raise ScenarioError(f"driver stub {scenario.stub!r} failed to load: "
+                            f"{type(exc).__name__}: {exc}", path=stub, line=line) from None
+
+
+def collect_series(run: Run) -> dict[str, list[tuple[int, float]]]:
+    """Time series the run's subsystems recorded: ``{name: [(time_ns, value), ...]}``.
+
+    A subsystem offers them with a ``series()`` method (as it offers ``metrics()``); the flow
+    model's ISB, outstanding bytes and throughput are plotted in the report from here and
+    ``liveness: [{metric: ..., keeps_growing_every: ...}]`` reads them.
+    """
+    out: dict[str, list[tuple[int, float]]] = {}
+    for subsystem in run.machine.subsystems():
+        reporter = getattr(subsystem, "series", None)
+        if callable(reporter):
+            for name, samples in reporter().items():
+                out[name] = [(int(t), float(v)) for t, v in samples]
+    return out
 
 
 def collect_metrics(run: Run) -> dict[str, float]:
@@ -138,9 +202,15 @@ def collect_metrics(run: Run) -> dict[str, float]:
         "machine.decisions": len(m.decisions),
         "machine.contexts": m._next_id - 1,
     }
+    from mock_wsk import wdk
+
+    # The stub's own numbers, not the WDK constants its `from mock_wsk.wdk import *` brought in
+    # (hundreds of them would drown the metrics table and every "available names" hint).
+    constants = vars(wdk)
     for name, value in vars(run.module).items():
         if not name.startswith("_") and isinstance(value, int | float) and \
-                not isinstance(value, type):
+                not isinstance(value, type) and not (
+                    name in constants and constants[name] is value):
             metrics[f"driver.{name}"] = float(value) if isinstance(value, float) else int(value)
     for subsystem in m.subsystems():
         reporter = getattr(subsystem, "metrics", None)
@@ -149,7 +219,24 @@ def collect_metrics(run: Run) -> dict[str, float]:
     return metrics
 
 
-def judge(run: Run, metrics: dict[str, float]) -> list[Failure]:
+def expression_constants(run: Run) -> dict[str, float]:
+    """Names metric expressions may use besides metrics: every NTSTATUS by name
+    (``driver.last_status == STATUS_PENDING``) and the WDK constants the stub sees
+    (``driver.STATUS_FILE_FORCED_CLOSED``), which are left out of the metrics table itself."""
+    from mock_wsk import wdk
+    from mock_wsk.status import NTSTATUS
+
+    out: dict[str, float] = {name: int(member) for name, member in NTSTATUS.__members__.items()}
+    constants = vars(wdk)
+    for name, value in vars(run.module).items():
+        if name in constants and constants[name] is value and isinstance(value, int) and \
+                not isinstance(value, bool | type):
+            out[f"driver.{name}"] = int(value)
+    return out
+
+
+def judge(run: Run, metrics: dict[str, float],
+          series: dict[str, list[tuple[int, float]]] | None = None) -> list[Failure]:
     s, m = run.scenario, run.machine
     expect = s.expect
     failures: list[Failure] = []
@@ -178,9 +265,17 @@ def judge(run: Run, metrics: dict[str, float]) -> list[Failure]:
             "driver_entry",
             f"DriverEntry returned {status_name(entry)}, expected "
             f"{status_name(expect.driver_entry)}", expect.driver_entry_line))
+    from harness.expr import UnknownNameError
+
+    names = expression_constants(run)
+    names.update(metrics)
     for check in expect.metrics:
         try:
-            value = check.expr.evaluate(metrics)
+            value = check.expr.evaluate(names)
+        except UnknownNameError as exc:  # suggest and list the run's metrics, not constants
+            shown_error = UnknownNameError(exc.names, sorted(metrics))
+            failures.append(Failure("metric", f"{check.text}: {shown_error}", check.line))
+            continue
         except KeyError as exc:
             failures.append(Failure("metric", f"{check.text}: {exc}", check.line))
             continue
@@ -188,17 +283,34 @@ def judge(run: Run, metrics: dict[str, float]) -> list[Failure]:
             failures.append(Failure("metric", f"{check.text}: {exc}", check.line))
             continue
         if value is not True:
-            shown = ", ".join(f"{n} = {metrics[n]}" for n in sorted(check.expr.names))
+            shown = ", ".join(f"{n} = {metrics[n]}" for n in sorted(check.expr.names)
+                              if n in metrics)
             failures.append(Failure("metric", f"{check.text} is false ({shown})", check.line))
+    from harness.expectations import judge_trace
+
+    end_ns = min(m.now, s.duration_ns) if m.halt is None else m.now
+    for what, message, line in judge_trace(expect, m.trace, series or {}, end_ns):
+        failures.append(Failure(what, message, line))
+    for failure in failures:  # an expectation inherited through extends: name the base file
+        failure.path = expect.sources.get("metrics" if failure.what == "metric" else failure.what)
     return failures
 
 
-def run_scenario(scenario: Scenario) -> ScenarioResult:
+def run_scenario(scenario: Scenario, strategy: Strategy | None = None) -> ScenarioResult:
+    """Run one scenario; ``strategy`` replaces the scenario's own (replays pass one).
+
+    A scenario with an ``explore:`` block is explored instead (many schedules; see
+    :func:`harness.explore.explore_as_result`), unless a strategy is given (a replay)."""
+    if strategy is None and "explore" in scenario.sections:
+        from harness.explore import explore_as_result
+
+        return explore_as_result(scenario)  # type: ignore[no-any-return]
     started = time.perf_counter()
-    run = Run(scenario)
+    run = Run(scenario, strategy)
     run.execute()
     metrics = collect_metrics(run)
-    failures = judge(run, metrics)
+    series = collect_series(run)
+    failures = judge(run, metrics, series)
     m = run.machine
     halt = m.halt
     return ScenarioResult(
@@ -211,4 +323,5 @@ def run_scenario(scenario: Scenario) -> ScenarioResult:
         machine=m,
         driver_entry_status=run.driver.entry_status if run.driver else None,
         wall_seconds=time.perf_counter() - started,
+        extra={"series": series} if series else {},
     )

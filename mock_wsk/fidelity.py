@@ -70,7 +70,8 @@ def cite(id: str) -> str:
 
 
 # Areas that define choices in modules of their own (imported so the table is complete).
-CHOICE_MODULES: tuple[str, ...] = ("mock_wsk.kernel.choices",)
+CHOICE_MODULES: tuple[str, ...] = ("mock_wsk.kernel.choices", "mock_wsk.tdi.choices",
+                                   "mock_wsk.winsock.stack")
 
 
 def all_choices() -> list[Choice]:

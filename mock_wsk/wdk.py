@@ -27,6 +27,17 @@ from mock_wsk.kernel.types import *
 from mock_wsk.machine import KDPC
 from mock_wsk.status import *
 
+# --- TDI (mock_wsk.tdi): the legacy buffering transport (IRP, MDL and pool DDIs come above).
+from mock_wsk.tdi.api import (
+    FILE_OBJECT,
+    TDI_REQUEST_KERNEL_SEND,
+    TDI_REQUEST_KERNEL_SET_EVENT,
+    TdiBuildSend,
+    TdiBuildSetEventHandler,
+    TdiMockCloseConnection,
+    TdiMockOpenConnection,
+)
+
 # --- WSK (mock_wsk.wsk): registration, provider/client dispatch tables, structures, addresses.
 from mock_wsk.wsk.control import WSK_MOCK_EXTENSION_PROVIDER_DISPATCH, addressof
 from mock_wsk.wsk.provider import (

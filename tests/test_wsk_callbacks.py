@@ -347,6 +347,7 @@ def test_B12_ideal_send_backlog_query_needs_an_irp_and_a_connected_socket() -> N
         out["unconnected"] = sync_call(query, lone, SIZE_T())[0]
 
     def setup(m: Any) -> None:
+        configure_wsk(m, transport="fixed_rtt")  # the ISB changes only when the peer sets it
         peer = listening_peer(m)
         wsk_state(m).network.at(5_000_000, peer.set_isb, 256 * 1024)
 

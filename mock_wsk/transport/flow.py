@@ -217,7 +217,7 @@ class TcpFlow:
         "_cwnd", "_ssthresh", "_ca_acc",
         "_round_end", "_round_start_acked", "_round_max", "_round_growth_ok", "_round_t",
         "_rd_t", "_rd_b", "_wu_time",
-        "_isb", "_outbox", "_rng",
+        "_isb", "_outbox", "_rng", "_seed",
         "_n_sends", "_n_general", "_n_chunks", "_n_rounds", "_n_losses", "_n_isb",
         "_n_window_updates", "_aborted_sends",
     )  # fmt: skip
@@ -253,7 +253,10 @@ class TcpFlow:
         self._rd_b = 0
         self._wu_time: int | None = None
         self._outbox: list[FlowEvent] = []
-        self._rng = random.Random(seed)
+        # Created at the first random-loss draw: a Mersenne Twister is ~3 KB, and most flows
+        # never draw (10,000 idle connections must stay cheap). Same sequence either way.
+        self._rng: random.Random | None = None
+        self._seed = seed
         self._n_sends = 0
         self._n_general = 0  # sends that took the general path (the others are one chunk each)
         self._n_chunks = 0  # chunks made by the general path
@@ -464,6 +467,15 @@ class TcpFlow:
     def isb_target(self) -> int:
         """The quantized ISB formula right now, before hysteresis."""
         return self._isb_target(self._now)
+
+    @property
+    def ack_horizon(self) -> int:
+        """When everything released so far will have been acknowledged (now, if nothing is in
+        flight): the moment a sender that stops releasing has an empty pipe."""
+        if self._closed or self._released == self._acked:
+            return self._now
+        tail = self._tail_ack
+        return tail if tail > self._ack_floor else self._ack_floor
 
     @property
     def bdp(self) -> int:
@@ -726,7 +738,10 @@ class TcpFlow:
         ppm = self._ppm
         if ppm and got > 0:
             segments = -(-got // self._mss)
-            if self._rng.randrange(_PPM) < segments * ppm:
+            rng = self._rng
+            if rng is None:
+                rng = self._rng = random.Random(self._seed)
+            if rng.randrange(_PPM) < segments * ppm:
                 self._apply_loss(t, False, out)
                 self._release(t)
                 return

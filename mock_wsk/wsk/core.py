@@ -17,6 +17,7 @@ from mock_wsk.machine import KDPC, Machine
 from mock_wsk.status import STATUS_PENDING
 
 CALLBACK_IRQL_POLICIES = ("dispatch", "passive", "any")
+TRANSPORTS = ("flow", "fixed_rtt")
 COMPLETION_POLICIES = (None, "inline", "pended")
 
 
@@ -36,6 +37,10 @@ class WskSettings:
     deregister_hang_ns: int = field(
         default_factory=lambda: fidelity.choose("wsk.deregister_hang_ns"))
     nodelay_supported: bool = True
+    # Send path of connection sockets: "flow" (the TCP flow model: completion times and ISB
+    # from bandwidth, RTT, window, loss; the link comes from the `network:` section) or
+    # "fixed_rtt" (every send completes rtt_ns later; the ISB is default_isb until set).
+    transport: str = "flow"
     default_isb: int = field(default_factory=lambda: fidelity.choose("wsk.default_isb"))
     rtt_ns: int = field(default_factory=lambda: fidelity.choose("wsk.default_rtt_ns"))
     local_address: str = "10.0.0.1"
@@ -44,6 +49,8 @@ class WskSettings:
         if self.callback_irql not in CALLBACK_IRQL_POLICIES:
             raise ValueError(f"callback_irql must be one of {CALLBACK_IRQL_POLICIES}, "
                              f"not {self.callback_irql!r}")
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {TRANSPORTS}, not {self.transport!r}")
         if self.completion not in COMPLETION_POLICIES:
             raise ValueError(f"completion must be one of {COMPLETION_POLICIES}, "
                              f"not {self.completion!r}")
@@ -56,9 +63,12 @@ class WskSettings:
 class WskStats:
     """Counters a harness asserts on. Cheap: one dict increment per event."""
 
-    __slots__ = ("callbacks", "returns", "not_entered", "disables", "completions")
+    __slots__ = ("callbacks", "returns", "not_entered", "disables", "completions",
+                 "bytes_indicated", "datagrams_indicated")
 
     def __init__(self) -> None:
+        self.bytes_indicated = 0  # stream bytes offered to WskReceiveEvent (each offer counted)
+        self.datagrams_indicated = 0  # datagrams offered to WskReceiveFromEvent
         self.callbacks: dict[str, int] = {}  # callback name -> calls entered
         self.returns: dict[tuple[str, int], int] = {}  # (callback, status) -> count
         self.not_entered: dict[str, int] = {}  # deliveries dropped: callback not enabled
@@ -79,6 +89,7 @@ class Wsk:
         self.next_socket_id = 1
         self.next_send_id = 1
         self._dpcs: list[KDPC] = []  # reusable KDPCs for provider work
+        self._deliveries: list[Any] = []  # reusable callback-delivery DPCs (dispatch._Delivery)
         from mock_wsk.wsk.network import Network  # late: network imports this module
 
         self.network = Network(self)
@@ -141,6 +152,46 @@ class Wsk:
     def begin(self, irp: Any, owner: str) -> bool:
         return irp_begin(self.m, irp, owner)
 
+    # ------------------------------------------------------------------ results
+
+    def metrics(self) -> dict[str, float]:
+        """What scenarios assert with ``expect.metrics`` (the runner collects every subsystem's
+        ``metrics()``): callback and disable counts, sockets, bytes, and each peer's view."""
+        from mock_wsk.status import status_name
+        from mock_wsk.wsk.events import DisableOutcome
+
+        stats = self.stats
+        out: dict[str, float] = {
+            "wsk.sockets_open": len(self.sockets),
+            "wsk.sockets_created": len(self.all_sockets),
+            "wsk.bytes_indicated": stats.bytes_indicated,
+            "wsk.datagrams_indicated": stats.datagrams_indicated,
+            "wsk.connections_refused": self.network.refused,
+        }
+        for outcome in DisableOutcome:  # all three, so "== 0" can be asserted
+            out[f"wsk.disables.{outcome.value}"] = stats.disables.get(outcome.value, 0)
+        for name in _STANDARD_CALLBACKS:  # present at 0, so "== 0" can be asserted
+            out[f"wsk.callbacks.{name}"] = 0
+        for name, count in stats.callbacks.items():
+            out[f"wsk.callbacks.{name}"] = count
+        for name, count in stats.not_entered.items():
+            out[f"wsk.not_entered.{name}"] = count
+        for (name, status), count in stats.returns.items():
+            shown = status_name(status) if isinstance(status, int) else "other"
+            key = f"wsk.returns.{name}.{shown}"
+            out[key] = out.get(key, 0) + count
+        for key, count in stats.completions.items():
+            out[f"wsk.completions.{key}"] = count
+        for peer in self.network.peers.values():
+            prefix = f"wsk.peer.{peer.name}."
+            out[prefix + "bytes_sent"] = peer.tx_offset
+            out[prefix + "segments_sent"] = peer.segments_sent
+            out[prefix + "bytes_received"] = peer.bytes_received
+            out[prefix + "sends_received"] = peer.sends_received
+            out[prefix + "datagrams_received"] = peer.datagrams_received
+            out[prefix + "connected"] = int(peer.sock is not None)
+        return out
+
     # ------------------------------------------------------------------ unload checks
 
     def check_unload(self) -> None:
@@ -172,6 +223,30 @@ def _complete_pended(args: tuple[Machine, Any, int, Any]) -> None:
 def _current_cpu(m: Machine) -> int:
     ctx = m.current
     return ctx.cpu.index if ctx is not None and ctx.cpu is not None else 0
+
+
+_STANDARD_CALLBACKS = ("WskAcceptEvent", "WskReceiveEvent", "WskDisconnectEvent",
+                       "WskSendBacklogEvent", "WskReceiveFromEvent")
+
+
+def traced_call(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` as the driver reaches it through a dispatch table: when tracing is on, every
+    return to the driver is recorded as ``call.return`` (name, status) - the one place WSK
+    requests return, refusals included, so ``expect.statuses`` sees them all. With tracing off
+    the cost is one call layer and one attribute test."""
+    from mock_wsk import machine as _machine
+
+    def call(*args: Any) -> Any:
+        status = fn(*args)
+        m = _machine.active
+        if m is not None and m.trace is not None:
+            m.emit("call.return", name, status)
+        return status
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = fn.__doc__
+    call.__wrapped__ = fn  # type: ignore[attr-defined]
+    return call
 
 
 def wsk_state(m: Machine) -> Wsk:

@@ -48,11 +48,27 @@ from mock_wsk.wsk.sockets import WSK_SOCKET, finish_close, open_socket, signal_d
 from mock_wsk.wsk.states import State
 from mock_wsk.wsk.structs import WSK_MOCK_EXTENSION_EVENT_PING
 
-# An event kind: (callback name, event flag, invoke(w, sock, payload, flags), not_entered(w,
-# sock, payload)). Module-level tuples: building one per delivery would be churn.
+# An event kind: (callback name, event flag, invoke(w, sock, payload, flags) -> the callback's
+# status, not_entered(w, sock, payload)). Module-level tuples: building one per delivery would
+# be churn.
 Kind = tuple[str, int, Callable[..., None], Callable[..., None]]
 
 _IRQL_OPTIONS = ("DISPATCH_LEVEL", "PASSIVE_LEVEL")
+
+
+class _Delivery(KDPC):
+    """One pending callback delivery: a reusable KDPC that also carries what the call needs,
+    so queueing one allocates nothing (the socket and the kind ride as the DPC's system
+    arguments). A passive delivery uses a fresh one as its work item's argument."""
+
+    __slots__ = ("w", "payload", "flags")
+
+    def __init__(self, w: Wsk) -> None:
+        super().__init__()
+        self.DeferredRoutine = _call
+        self.w = w
+        self.payload: Any = None
+        self.flags = WSK_FLAG_AT_DISPATCH_LEVEL
 
 
 def deliver(w: Wsk, sock: WSK_SOCKET, kind: Kind, payload: Any = None) -> None:
@@ -67,29 +83,29 @@ def deliver(w: Wsk, sock: WSK_SOCKET, kind: Kind, payload: Any = None) -> None:
             policy == "any" and m.decide("irql", _IRQL_OPTIONS) == 0)
         cpu = w.pick_cpu(sock.home_cpu)
     if at_dispatch:
-        # Inlined Wsk.run_in_dpc: this is the hot path of every indication.
-        pool = w._dpcs
-        dpc = pool.pop() if pool else KDPC()
-        dpc.DeferredRoutine = _dpc_deliver
+        # The hot path of every indication: a pooled delivery DPC, no allocation.
+        pool = w._deliveries
+        dpc = pool.pop() if pool else _Delivery(w)
         dpc.DeferredContext = pool
+        dpc.payload = payload
         dpc.name = kind[0]
-        m.queue_dpc(cpu, dpc, (w, sock, kind, payload), None)
+        m.queue_dpc(cpu, dpc, sock, kind)
     else:
-        m.spawn(ContextKind.WORK_ITEM, kind[0], _run_passive, ((w, sock, kind, payload),),
-                cpu=cpu)
+        delivery = _Delivery(w)
+        delivery.payload = payload
+        delivery.flags = 0
+        m.spawn(ContextKind.WORK_ITEM, kind[0], _call, (delivery, None, sock, kind), cpu=cpu)
 
 
-def _dpc_deliver(dpc: KDPC, pool: list[KDPC], args: tuple[Wsk, WSK_SOCKET, Kind, Any],
-                 unused: Any) -> None:
-    pool.append(dpc)  # dequeued already: reusable
-    _call(args[0], args[1], args[2], args[3], WSK_FLAG_AT_DISPATCH_LEVEL)
-
-
-def _run_passive(args: tuple[Wsk, WSK_SOCKET, Kind, Any]) -> None:
-    _call(args[0], args[1], args[2], args[3], 0)
-
-
-def _call(w: Wsk, sock: WSK_SOCKET, kind: Kind, payload: Any, flags: int) -> None:
+def _call(dpc: _Delivery, pool: list[_Delivery] | None, sock: WSK_SOCKET, kind: Kind) -> None:
+    """Run one delivery: the DPC routine of a DISPATCH_LEVEL delivery (``pool`` is where the
+    DPC goes back), or the work item of a passive one (``pool`` None)."""
+    w = dpc.w
+    payload = dpc.payload
+    flags = dpc.flags
+    if pool is not None:
+        dpc.payload = None
+        pool.append(dpc)  # dequeued already: reusable
     name, flag, invoke, not_entered = kind
     events = sock.events
     if not events.try_begin(flag):
@@ -105,12 +121,17 @@ def _call(w: Wsk, sock: WSK_SOCKET, kind: Kind, payload: Any, flags: int) -> Non
     counts[name] = counts.get(name, 0) + 1
     trace = m.trace
     if trace is not None:
-        trace.append((m.now, ctx.cpu.index, ctx.id, "wsk.callback", (name, sock.id)))
-    ctx.callbacks.append(name)
+        trace.append((m.now, ctx.cpu.index, ctx.id, "wsk.callback.enter", (name, sock.id)))
+    callbacks = ctx.callbacks
+    callbacks.append(name)
     try:
-        invoke(w, sock, payload, flags)
+        status = invoke(w, sock, payload, flags)
     finally:
-        ctx.callbacks.pop()
+        callbacks.pop()
+    if trace is not None:
+        cpu = ctx.cpu  # a passive delivery that waited may have moved
+        trace.append((m.now, cpu.index if cpu is not None else -1, ctx.id, "wsk.callback.return",
+                      (name, sock.id, status)))
     if ctx.irql != irql:
         m.report("wsk.callback.irql",
                  f"{name} returned at IRQL {ctx.irql}; it was called at IRQL {irql}",
@@ -121,8 +142,11 @@ def _call(w: Wsk, sock: WSK_SOCKET, kind: Kind, payload: Any, flags: int) -> Non
         for irp in done:
             if irp is not None:
                 irp_complete(m, irp, STATUS_SUCCESS, 0, pending_returned=True)
-    if sock.state is State.CLOSING and not events.total_in_flight:
+    if sock.state is _CLOSING and not events.total_in_flight:
         finish_close(w, sock)
+
+
+_CLOSING = State.CLOSING
 
 
 def _callback_location(sock: WSK_SOCKET, name: str) -> Any:
@@ -165,10 +189,20 @@ def pump_receive(w: Wsk, sock: WSK_SOCKET) -> None:
     if (sock.rx is not None and not sock.indicating and not sock.paused
             and sock.events.enabled & WSK_EVENT_RECEIVE and not sock.receives):
         sock.indicating = True
-        deliver(w, sock, RECEIVE, None)
+        m = w.m
+        if m._trivial and w.settings.callback_irql != "passive":
+            # deliver(), inlined for the commonest case: one indication per peer send.
+            pool = w._deliveries
+            dpc = pool.pop() if pool else _Delivery(w)
+            dpc.DeferredContext = pool
+            dpc.payload = None
+            dpc.name = "WskReceiveEvent"
+            m.queue_dpc(sock.home_cpu, dpc, sock, RECEIVE)
+        else:
+            deliver(w, sock, RECEIVE, None)
 
 
-def _invoke_receive(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> None:
+def _invoke_receive(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> Any:
     callback = sock.client_dispatch.WskReceiveEvent
     if payload is _DEAD:
         status = callback(sock.context, flags, None, 0, None)
@@ -176,9 +210,10 @@ def _invoke_receive(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> None:
         if status not in _RECEIVE_OK:
             _bad_return(w, sock, "WskReceiveEvent", status, _RECEIVE_ALLOWED)
         signal_dead(w, sock)
-        return
+        return status
     head = sock.rx
     indicated = sock.rx_bytes
+    w.stats.bytes_indicated += indicated
     box = sock.accepted_box
     box.value = 0
     status = callback(sock.context, flags, head, indicated, box)
@@ -191,6 +226,7 @@ def _invoke_receive(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> None:
         if accepted == indicated:
             sock.rx = sock.rx_tail = None
             sock.rx_bytes = 0
+            return status  # everything taken: nothing buffered to indicate next
         elif isinstance(accepted, int) and 0 <= accepted < indicated:
             consume(sock, accepted)
             sock.paused = True  # partial accept: no more indications until WskReceive
@@ -209,6 +245,7 @@ def _invoke_receive(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> None:
         sock.paused = True
     if sock.rx is not None and not sock.paused:
         pump_receive(w, sock)  # more data arrived during the call
+    return status
 
 
 def _receive_not_entered(w: Wsk, sock: WSK_SOCKET, payload: Any) -> None:
@@ -255,11 +292,12 @@ def indicate_dead(w: Wsk, sock: WSK_SOCKET) -> None:
 # ---------------------------------------------------------------------- WskDisconnectEvent
 
 
-def _invoke_disconnect(w: Wsk, sock: WSK_SOCKET, payload: int, flags: int) -> None:
+def _invoke_disconnect(w: Wsk, sock: WSK_SOCKET, payload: int, flags: int) -> Any:
     status = sock.client_dispatch.WskDisconnectEvent(sock.context, flags | payload)
     _returned(w, "WskDisconnectEvent", status)
     if status != STATUS_SUCCESS:
         _bad_return(w, sock, "WskDisconnectEvent", status, "STATUS_SUCCESS")
+    return status
 
 
 DISCONNECT: Kind = ("WskDisconnectEvent", WSK_EVENT_DISCONNECT, _invoke_disconnect, _ignore)
@@ -268,11 +306,15 @@ DISCONNECT: Kind = ("WskDisconnectEvent", WSK_EVENT_DISCONNECT, _invoke_disconne
 # ---------------------------------------------------------------------- WskSendBacklogEvent
 
 
-def _invoke_send_backlog(w: Wsk, sock: WSK_SOCKET, isb: int, flags: int) -> None:
+def _invoke_send_backlog(w: Wsk, sock: WSK_SOCKET, isb: int, flags: int) -> Any:
     status = sock.client_dispatch.WskSendBacklogEvent(sock.context, isb)
     _returned(w, "WskSendBacklogEvent", status)
     if status != STATUS_SUCCESS:
         _bad_return(w, sock, "WskSendBacklogEvent", status, "STATUS_SUCCESS")
+    from mock_wsk.wsk.flows import backlog_delivered
+
+    backlog_delivered(w, sock, isb)  # counts it; arms wsk.backlog.ignores_isb_decrease
+    return status
 
 
 SEND_BACKLOG: Kind = ("WskSendBacklogEvent", WSK_EVENT_SEND_BACKLOG, _invoke_send_backlog,
@@ -288,7 +330,7 @@ def notify_isb(w: Wsk, sock: WSK_SOCKET, isb: int) -> None:
 # ---------------------------------------------------------------------- WskAcceptEvent
 
 
-def _invoke_accept(w: Wsk, listener: WSK_SOCKET, new: Any, flags: int) -> None:
+def _invoke_accept(w: Wsk, listener: WSK_SOCKET, new: Any, flags: int) -> Any:
     from mock_wsk.wsk.structs import SOCKADDR_IN
 
     callback = listener.client_dispatch.WskAcceptEvent
@@ -298,7 +340,7 @@ def _invoke_accept(w: Wsk, listener: WSK_SOCKET, new: Any, flags: int) -> None:
         status = callback(listener.context, flags, None, None, None, context_box, dispatch_box)
         _returned(w, "WskAcceptEvent", status)
         signal_dead(w, listener)
-        return
+        return status
     # Addresses are valid only during the call (B.11): fresh copies, not the socket's own.
     local = SOCKADDR_IN()
     local.copy_from(new.local)
@@ -313,11 +355,12 @@ def _invoke_accept(w: Wsk, listener: WSK_SOCKET, new: Any, flags: int) -> None:
         _drop_null_inherited(w, new)
         open_socket(w, new)
         pump_receive(w, new)
-        return
+        return status
     if status != STATUS_REQUEST_NOT_ACCEPTED:
         _bad_return(w, listener, "WskAcceptEvent", status,
                     "STATUS_SUCCESS, STATUS_REQUEST_NOT_ACCEPTED")
     w.network.reject(new)  # the provider closes the refused socket
+    return status
 
 
 def _drop_null_inherited(w: Wsk, sock: WSK_SOCKET) -> None:
@@ -363,7 +406,7 @@ def pump_datagrams(w: Wsk, sock: WSK_SOCKET) -> None:
         deliver(w, sock, RECEIVE_FROM, None)
 
 
-def _invoke_receive_from(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> None:
+def _invoke_receive_from(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> Any:
     callback = sock.client_dispatch.WskReceiveFromEvent
     if payload is _DEAD:
         status = callback(sock.context, flags, None)
@@ -371,8 +414,9 @@ def _invoke_receive_from(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> 
         if status not in _RECEIVE_OK:
             _bad_return(w, sock, "WskReceiveFromEvent", status, _RECEIVE_ALLOWED)
         signal_dead(w, sock)
-        return
+        return status
     dgrams = sock.dgrams
+    w.stats.datagrams_indicated += len(dgrams)
     head = dgrams[0]
     for prev, nxt in zip(dgrams, list(dgrams)[1:], strict=False):
         prev.Next = nxt
@@ -396,6 +440,7 @@ def _invoke_receive_from(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> 
             sock.events.enabled &= ~WSK_EVENT_RECEIVE_FROM
     if dgrams and not sock.paused:
         pump_datagrams(w, sock)
+    return status
 
 
 def _receive_from_not_entered(w: Wsk, sock: WSK_SOCKET, payload: Any) -> None:
@@ -409,7 +454,7 @@ RECEIVE_FROM: Kind = ("WskReceiveFromEvent", WSK_EVENT_RECEIVE_FROM, _invoke_rec
 # ---------------------------------------------------------------------- the mock extension
 
 
-def _invoke_ping(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> None:
+def _invoke_ping(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> Any:
     from mock_wsk.wsk.structs import NPI_MOCK_WSK_EXTENSION_ID
 
     dispatch = sock.extensions[NPI_MOCK_WSK_EXTENSION_ID]
@@ -417,6 +462,7 @@ def _invoke_ping(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> None:
     _returned(w, "WskMockPingEvent", status)
     if status != STATUS_SUCCESS:
         _bad_return(w, sock, "WskMockPingEvent", status, "STATUS_SUCCESS")
+    return status
 
 
 PING: Kind = ("WskMockPingEvent", WSK_MOCK_EXTENSION_EVENT_PING, _invoke_ping, _ignore)

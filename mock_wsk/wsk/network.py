@@ -78,9 +78,20 @@ class Peer:
         if sock is None or sock.aborted or sock.dead:
             self._note(f"send {nbytes} dropped: not connected")
             return
-        # Hot path (one indication per peer send): lengths and digests only, no log entry.
+        # Hot path (one indication per peer send): lengths and digests only, no log entry;
+        # the one-segment case is _segment inlined.
         if segments == 1 or nbytes <= 1:
-            self._segment(sock, nbytes)
+            offset = self.tx_offset
+            self.tx_offset = offset + nbytes
+            node = WSK_DATA_INDICATION(WSK_BUF(
+                PROVIDER_MDL(nbytes, (offset * _DIGEST_MUL + nbytes) & _MASK), 0, nbytes))
+            tail = sock.rx_tail
+            if tail is None:
+                sock.rx = node
+            else:
+                tail.Next = node
+            sock.rx_tail = node
+            sock.rx_bytes += nbytes
         else:
             segments = min(segments, nbytes)
             base, extra = divmod(nbytes, segments)

@@ -39,7 +39,7 @@ from mock_wsk.verifier import stub_location
 from mock_wsk.wsk import rules as _rules  # noqa: F401
 from mock_wsk.wsk import tables as _tables  # noqa: F401  (fills the socket dispatch tables)
 from mock_wsk.wsk.control import _BY_ADDRESS
-from mock_wsk.wsk.core import Wsk
+from mock_wsk.wsk.core import Wsk, traced_call
 from mock_wsk.wsk.requests import connect_socket
 from mock_wsk.wsk.sockets import WSK_SOCKET, open_socket
 from mock_wsk.wsk.states import CALLBACK_OF_EVENT, CATEGORY_OF_FLAGS, Category, State
@@ -405,9 +405,9 @@ class WSK_PROVIDER_DISPATCH:
     def __init__(self) -> None:
         self.Version = MAKE_WSK_VERSION(1, 0)
         self.Reserved = 0
-        self.WskSocket = WskSocket
-        self.WskSocketConnect = WskSocketConnect
-        self.WskControlClient = WskControlClient
+        self.WskSocket = traced_call("WskSocket", WskSocket)
+        self.WskSocketConnect = traced_call("WskSocketConnect", WskSocketConnect)
+        self.WskControlClient = traced_call("WskControlClient", WskControlClient)
         self.WskGetAddressInfo = _client_unmodelled("WskGetAddressInfo")
         self.WskFreeAddressInfo = _client_unmodelled("WskFreeAddressInfo")
         self.WskGetNameInfo = _client_unmodelled("WskGetNameInfo")

@@ -12,6 +12,7 @@ that IoCancelIrp and WskCloseSocket can cancel them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from mock_wsk import fidelity
@@ -45,7 +46,6 @@ from mock_wsk.wsk.states import (
     can_receive,
     can_send,
 )
-from mock_wsk.wsk.transport import FixedRttTransport
 
 # A body returns None (the request is pending: it completes later) or (status, information).
 Body = Callable[..., tuple[int, Any] | None]
@@ -211,16 +211,16 @@ def _listen(w: Wsk, sock: WSK_SOCKET, irp: Any) -> tuple[int, Any]:
 def connect_socket(w: Wsk, sock: WSK_SOCKET, peer: Any) -> None:
     """Join ``sock`` and ``peer``: connected, with a transport for its sends."""
     from mock_wsk.wsk.dispatch import notify_isb
+    from mock_wsk.wsk.flows import open_transport
 
-    settings = w.settings
     sock.state = State.CONNECTED
     sock.remote = peer.sockaddr
     sock.peer = peer
     peer.sock = sock
-    transport = FixedRttTransport(w.m, settings.rtt_ns, settings.default_isb)
+    transport = open_transport(w, sock, peer)
     transport.on_isb_change = lambda isb: notify_isb(w, sock, isb)
     sock.transport = transport
-    sock.acked = lambda send_id: send_acked(w, sock, send_id)
+    sock.acked = partial(send_acked, w, sock)
 
 
 def WskConnect(Socket: Any, RemoteAddress: Any, Flags: int, Irp: Any) -> int:
@@ -309,7 +309,7 @@ def _send(w: Wsk, sock: WSK_SOCKET, irp: Any, buf: Any, flags: int) -> None | tu
     reason = can_send(sock.category, sock.state)
     if reason:
         return bad_state(w, sock, reason)
-    if flags & WSK_FLAG_NODELAY and not w.settings.nodelay_supported:
+    if flags & WSK_FLAG_NODELAY and not sock.transport.nodelay_supported:
         return STATUS_NOT_SUPPORTED, 0  # C.13: the transport does not support the flag
     if buf is None:
         return STATUS_INVALID_PARAMETER, 0
@@ -324,15 +324,23 @@ def _send(w: Wsk, sock: WSK_SOCKET, irp: Any, buf: Any, flags: int) -> None | tu
     return None
 
 
-def send_acked(w: Wsk, sock: WSK_SOCKET, send_id: int) -> None:
-    """The transport says the peer acknowledged all of a send (system context)."""
+def send_acked(w: Wsk, sock: WSK_SOCKET, send_id: int, length: int) -> None:
+    """The transport says the peer acknowledged all of a send (system context): the peer
+    checks the stream's content token, and the IRP completes from a DPC with the bytes sent
+    in IoStatus.Information (C.14)."""
     entry = sock.sends.pop(send_id, None)
     if entry is None:
         return  # cancelled or aborted meanwhile
     irp, use, length = entry
+    if use.watches and use.watches[0].dirty or len(use.watches) > 1 and any(
+            watch.dirty for watch in use.watches):
+        # The bytes on the wire are not the ones the driver passed: the peer sees corruption
+        # (the rule, mdl.changed_while_in_use, was reported when the write or free happened).
+        sock.transport.corrupt_sends += 1
     use.release(w.m)
-    if sock.peer is not None:
-        sock.peer.received(length, use.digest)
+    peer = sock.peer
+    if peer is not None:
+        peer.received(length, use.digest)
     complete_pending(w, sock, irp, STATUS_SUCCESS, length)
 
 

@@ -72,6 +72,15 @@ define_rule("wsk.socket.dead_not_closed", "Dead socket not closed", E, _DV,
             "A NULL data indication, a NULL accept socket or STATUS_FILE_FORCED_CLOSED means the "
             "socket is dead: the client must call WskCloseSocket as soon as possible.",
             "CONTRACTS B.11, C.16")
+define_rule("wsk.backlog.ignores_isb_decrease", "Outstanding sends not lowered after an ISB "
+            "decrease", W, _DV,
+            "IdealBacklogSize is the amount of send data to keep outstanding; a send-backlog-aware "
+            "client adjusts to each new value: after a WskSendBacklogEvent lowers it, the bytes "
+            "passed to WskSend and not yet completed must fall to the new value (plus one send) "
+            "within about one round trip (the mock looks once what was outstanding has drained, "
+            "plus half an RTT and one send's wire time).",
+            "CONTRACTS B.12; seeds/000; FLOW_MODEL.md (a loss: the pump must lower its "
+            "outstanding bytes within one RTT of the notification)")
 define_rule("wsk.ioctl.irp_required", "SIO_WSK_* query without an IRP", E, _DV,
             "SIO_WSK_QUERY_IDEAL_SEND_BACKLOG / SIO_WSK_QUERY_RECEIVE_BACKLOG require an IRP.",
             "CONTRACTS B.12")

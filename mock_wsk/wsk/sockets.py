@@ -14,7 +14,7 @@ from mock_wsk import fidelity
 from mock_wsk.kernel.types import Out
 from mock_wsk.wsk.core import Wsk
 from mock_wsk.wsk.events import EventRegistry
-from mock_wsk.wsk.states import VALID_EVENTS, Category, State
+from mock_wsk.wsk.states import CONNECTION_EVENTS, VALID_EVENTS, Category, State
 
 # Provider dispatch tables by category, filled by mock_wsk.wsk.tables at import.
 PROVIDER_TABLES: dict[Category, Any] = {}
@@ -51,7 +51,12 @@ class WSK_SOCKET:
         self.client = client
         self.context = context
         self.client_dispatch = client_dispatch
-        static = client.static_events & VALID_EVENTS[category] if client is not None else 0
+        valid = VALID_EVENTS[category]
+        if category is Category.LISTEN:
+            # A static connection flag is for the sockets the listener accepts (they are created
+            # with it), not for the listener, whose dispatch table has no such slot (A.7).
+            valid &= ~CONNECTION_EVENTS
+        static = client.static_events & valid if client is not None else 0
         self.events = EventRegistry(static)
         self.created_at = created_at
         self.home_cpu = home_cpu

@@ -11,6 +11,7 @@ from typing import Any
 from mock_wsk.constants import PROVIDER_DISPATCH_MEMBERS, PROVIDER_DISPATCH_STRUCTS
 from mock_wsk.wsk import requests
 from mock_wsk.wsk.control import WskControlSocket
+from mock_wsk.wsk.core import traced_call
 from mock_wsk.wsk.sockets import PROVIDER_TABLES
 from mock_wsk.wsk.states import Category
 
@@ -39,7 +40,9 @@ def _table(category: Category) -> Any:
     })
     table = cls()
     for name in members:
-        setattr(table, name, _IMPLEMENTED.get(name) or requests.unmodelled(name))
+        # traced_call: the one place a request returns to the driver (``call.return``).
+        setattr(table, name, traced_call(name, _IMPLEMENTED.get(name) or
+                                         requests.unmodelled(name)))
     return table
 
 

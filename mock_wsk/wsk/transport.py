@@ -1,10 +1,17 @@
 """The seam between a connection and its transport model.
 
 The provider needs three things from a transport: ``submit(send_id, length, on_complete)`` (call
-``on_complete(send_id)`` when the peer has acknowledged all of it - WSK does not buffer sends,
-CONTRACTS C.14), the current ideal send backlog ``isb``, and an ``on_isb_change(isb)`` hook it
-sets to hear about changes. :class:`FixedRttTransport` is the default; the flow model
-(``mock_wsk.transport.flow.TcpFlow``) plugs in behind the same three names.
+``on_complete(send_id, length)`` when the peer has acknowledged all of it - WSK does not buffer
+sends, CONTRACTS C.14), the current ideal send backlog ``isb``, and an ``on_isb_change(isb)`` hook
+it sets to hear about changes; ``abort()`` when the connection is gone and ``nodelay_supported``
+(C.13: a transport may refuse ``WSK_FLAG_NODELAY``).
+
+Two transports: :class:`FlowTransport` (the default for connection sockets, WSK setting
+``transport: flow``) binds one :class:`~mock_wsk.transport.flow.TcpFlow` per connection to the
+machine clock through :class:`~mock_wsk.transport.link.Links`, so completion times and the ISB
+follow bandwidth, RTT, window, loss and memory pressure. :class:`FixedRttTransport`
+(``transport: fixed_rtt``) completes every send one fixed round trip later and changes the ISB
+only when told: the simplest world for callback-logic tests that do not care about throughput.
 
 Transports run in the machine's system context (timed events): they must never call driver code;
 the provider queues a DPC for that.
@@ -16,6 +23,9 @@ from collections.abc import Callable
 from typing import Any
 
 from mock_wsk.machine import Machine
+from mock_wsk.transport.link import FlowDriver, Links
+
+OnComplete = Callable[[int, int], Any]
 
 
 class Transport:
@@ -23,8 +33,11 @@ class Transport:
 
     isb: int
     on_isb_change: Callable[[int], None] | None
+    nodelay_supported: bool = True
+    corrupt_sends: int = 0  # sends whose bytes changed before the peer acknowledged them
+    notifications_delivered: int = 0  # WskSendBacklogEvent calls the driver received
 
-    def submit(self, send_id: int, length: int, on_complete: Callable[[int], None]) -> None:
+    def submit(self, send_id: int, length: int, on_complete: OnComplete) -> None:
         raise NotImplementedError  # pragma: no cover - interface
 
     def abort(self) -> None:
@@ -35,21 +48,22 @@ class FixedRttTransport(Transport):
     """Every send completes one round trip after it is submitted; the ISB changes only when a
     scenario sets it (:meth:`set_isb`)."""
 
-    __slots__ = ("m", "rtt_ns", "isb", "on_isb_change", "aborted")
+    __slots__ = ("m", "rtt_ns", "isb", "on_isb_change", "aborted", "nodelay_supported")
 
-    def __init__(self, m: Machine, rtt_ns: int, isb: int) -> None:
+    def __init__(self, m: Machine, rtt_ns: int, isb: int, nodelay_supported: bool = True) -> None:
         self.m = m
         self.rtt_ns = rtt_ns
         self.isb = isb
         self.on_isb_change: Callable[[int], None] | None = None
         self.aborted = False
+        self.nodelay_supported = nodelay_supported
 
-    def submit(self, send_id: int, length: int, on_complete: Callable[[int], None]) -> None:
-        self.m.call_later(self.rtt_ns, self._acked, send_id, on_complete)
+    def submit(self, send_id: int, length: int, on_complete: OnComplete) -> None:
+        self.m.call_later(self.rtt_ns, self._acked, send_id, length, on_complete)
 
-    def _acked(self, send_id: int, on_complete: Callable[[int], Any]) -> None:
+    def _acked(self, send_id: int, length: int, on_complete: OnComplete) -> None:
         if not self.aborted:
-            on_complete(send_id)
+            on_complete(send_id, length)
 
     def set_isb(self, isb: int) -> None:
         if isb != self.isb:
@@ -59,3 +73,62 @@ class FixedRttTransport(Transport):
 
     def abort(self) -> None:
         self.aborted = True
+
+
+class FlowTransport(Transport):
+    """One TCP connection's send direction through the flow model (FLOW_MODEL.md).
+
+    A send completes when its last byte is acknowledged (``FlowDriver`` fires in the system
+    context; the provider completes the IRP from a DPC). Every published ISB change goes to
+    ``on_isb_change`` (the provider turns it into a ``WskSendBacklogEvent`` when enabled), and
+    ``isb`` is what ``SIO_WSK_QUERY_IDEAL_SEND_BACKLOG`` answers. The flow is registered with
+    :class:`Links` as ``name`` so ``set_link`` / ``loss`` reach it and its series are reported.
+    """
+
+    __slots__ = ("m", "driver", "flow", "on_isb_change", "nodelay_supported", "name",
+                 "notifications_delivered", "max_send", "decrease_check")
+
+    def __init__(self, m: Machine, name: str, nodelay_supported: bool = True,
+                 **overrides: Any) -> None:
+        self.m = m
+        self.name = name
+        self.on_isb_change: Callable[[int], None] | None = None
+        self.nodelay_supported = nodelay_supported
+        self.driver: FlowDriver = m.subsystem(Links).open(name, None, self._isb_changed,
+                                                          **overrides)
+        self.flow = self.driver.flow
+        self.notifications_delivered = 0
+        self.max_send = 0  # largest send so far: the outstanding-vs-ISB check's allowance
+        self.decrease_check: Any = None  # pending wsk.backlog.ignores_isb_decrease check
+
+    @property
+    def isb(self) -> int:  # type: ignore[override]
+        return self.flow.isb
+
+    @property
+    def outstanding(self) -> int:
+        """Bytes the driver has passed to WskSend and that are not yet acknowledged."""
+        flow = self.flow
+        return flow.queued + flow.inflight
+
+    def submit(self, send_id: int, length: int, on_complete: OnComplete) -> None:
+        driver = self.driver
+        if driver.on_complete is None:
+            driver.on_complete = on_complete  # the same callable for every send of a socket
+        if length > self.max_send:
+            self.max_send = length
+        driver.submit(send_id, length)
+
+    def _isb_changed(self, old: int, new: int) -> None:
+        if self.on_isb_change is not None:
+            self.on_isb_change(new)
+
+    def set_params(self, **changes: Any) -> None:
+        self.driver.set_params(**changes)
+
+    def loss(self, timeout: bool = False) -> None:
+        self.driver.loss(timeout)
+
+    def abort(self) -> None:
+        if not self.driver.closed:
+            self.driver.abort()

@@ -1,0 +1,61 @@
+"""The ``explore:`` scenario section: how ``pytest``/``run`` explore a scenario's schedules.
+
+::
+
+    explore:
+      iterations: 2000          # schedules (default 1000)
+      strategy: random          # random (default) | pct | dfs
+      seed: 1                   # base of the per-schedule seeds (default 0)
+      depth: 3                  # pct bug depth
+      bound: 2                  # dfs preemption bound
+      expect_bug: pool.use_after_free   # the race a known-bad driver must show, or null
+
+With ``expect_bug`` the item passes when exploration finds that rule (and no other bug); with
+``null`` (the default) every schedule must be clean - the reference drivers' promise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.compose import error_at
+from harness.scenario import section_loader
+from harness.suggest import did_you_mean
+
+DEFAULT_ITERATIONS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ExploreSettings:
+    iterations: int = DEFAULT_ITERATIONS
+    strategy: str = "random"
+    seed: int = 0
+    depth: int = 3
+    bound: int = 2
+    expect_bug: str | None = None
+    line: int = 1
+
+
+@section_loader("explore")
+def load_explore(path: str, section: Any) -> ExploreSettings:
+    from mock_wsk.rules import all_rule_ids
+
+    expect_bug = section.get("expect_bug")
+    if expect_bug is not None:
+        known = all_rule_ids()
+        if expect_bug not in known:
+            hint = did_you_mean(expect_bug, known)
+            raise error_at(path, section, "expect_bug", f"unknown rule id {expect_bug!r}",
+                           hint=f"did you mean {hint!r}?" if hint else
+                           "see `python -m harness rules`")
+    position = getattr(section, "position", None)
+    return ExploreSettings(
+        iterations=section.get("iterations", DEFAULT_ITERATIONS),
+        strategy=section.get("strategy", "random"),
+        seed=section.get("seed", 0),
+        depth=section.get("depth", 3),
+        bound=section.get("bound", 2),
+        expect_bug=expect_bug,
+        line=getattr(position, "line", None) or 1,
+    )

@@ -1,0 +1,303 @@
+"""Binding a :class:`~mock_wsk.transport.flow.TcpFlow` to the machine's clock.
+
+The flow model is sans-IO: it says *when* its next event is and *what* happened once told the
+time. A :class:`FlowDriver` is the small piece every send path (WSK, the TDI transport, the
+user-mode Winsock stack) shares to make that happen on a :class:`~mock_wsk.machine.Machine`:
+
+* ``submit(send_id, length)`` hands a send to the flow and (re)arms one timed event at
+  ``flow.next_event_time()``;
+* when the event fires (in the machine's *system* context) the flow is advanced and each
+  ``SendCompleted`` / ``IsbChanged`` goes to the owner's ``on_complete(send_id, length)`` /
+  ``on_isb(old, new)``. Owners must not call driver or application code from there: they queue
+  a DPC, set an event or queue an APC;
+* ``set_params`` / ``loss`` / ``abort`` forward timeline changes;
+* it records bounded time series (ISB, outstanding bytes, throughput) for the report and a few
+  metrics (throughput, utilization, ISB notifications, time to fill the pipe, bytes acked).
+
+:class:`Links` is the per-machine registry of every flow: it holds the scenario's default link
+parameters (the ``network:`` section) and applies timeline changes (``set_link``, ``loss``) to
+every flow of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from mock_wsk.machine import Machine
+from mock_wsk.transport.flow import FlowParams, IsbChanged, SendCompleted, TcpFlow
+
+# The link a flow gets when the scenario has no `network:` section: 1 Gb/s x 10 ms (BDP 1.25 MB)
+# -- a LAN-to-metro path where keeping the ISB outstanding visibly matters, yet slow start ends
+# within a few dozen milliseconds of virtual time.
+DEFAULT_LINK: dict[str, Any] = {"bandwidth_bps": 1_000_000_000, "rtt_ns": 10_000_000}
+
+# Each series keeps at most this many points; past it, every other point is dropped and the
+# sampling interval doubles (the report's plots need shape, not every event).
+SERIES_CAP = 10_000
+# A "full pipe": the throughput of one window reaches this share of the link rate.
+_FULL_PIPE_PCT = 95
+
+Series = list[tuple[int, float]]
+OnComplete = Callable[[int, int], None]
+OnIsb = Callable[[int, int], None]
+
+
+class _Sampler:
+    """One bounded time series: appends on events, thins itself when it reaches the cap."""
+
+    __slots__ = ("points", "min_gap", "last_t")
+
+    def __init__(self) -> None:
+        self.points: Series = []
+        self.min_gap = 0
+        self.last_t = -1
+
+    def add(self, t: int, value: float, force: bool = False) -> None:
+        points = self.points
+        if points and points[-1][1] == value and not force:
+            return
+        if points and t - self.last_t < self.min_gap and not force:
+            points[-1] = (t, value)  # keep the latest value of a dense burst
+            return
+        points.append((t, value))
+        self.last_t = t
+        if len(points) >= SERIES_CAP:
+            del points[1:-1:2]
+            self.min_gap = max(1, self.min_gap * 2) if self.min_gap else max(1, t // SERIES_CAP)
+
+
+class FlowDriver:
+    """One TCP flow driven by the machine's clock (see the module docstring)."""
+
+    def __init__(self, m: Machine, params: FlowParams, name: str,
+                 on_complete: OnComplete | None = None, on_isb: OnIsb | None = None,
+                 seed: int = 0) -> None:
+        self.m = m
+        self.name = name
+        self.flow = TcpFlow(params, m.now, seed)
+        self.on_complete = on_complete
+        self.on_isb = on_isb
+        self._armed: int | None = None  # time of the live wake-up, if any
+        self._generation = 0  # stale wake-ups carry an older generation and do nothing
+        self.isb_notifications = 0
+        self.first_submit_ns: int | None = None
+        self.last_ack_ns: int | None = None
+        self.full_pipe_ns: int | None = None
+        # Capacity integral (bits) since the first submit: utilization's denominator, so a
+        # bandwidth step changes what "full" means from that instant on.
+        self._capacity_bits = 0
+        self._capacity_t = m.now
+        self._bps = params.bandwidth_bps
+        self._tp_window = max(params.rtt_ns, 1_000_000)
+        self._tp_t = m.now
+        self._tp_acked = 0
+        self._last_acked = 0
+        self.isb_series = _Sampler()
+        self.outstanding_series = _Sampler()
+        self.throughput_series = _Sampler()
+        self.isb_series.add(m.now, self.flow.isb)
+
+    # ------------------------------------------------------------------ owner API
+
+    @property
+    def isb(self) -> int:
+        return self.flow.isb
+
+    @property
+    def outstanding(self) -> int:
+        """Bytes submitted and not yet acknowledged (queued at the sender or in flight)."""
+        flow = self.flow
+        return flow.queued + flow.inflight
+
+    @property
+    def closed(self) -> bool:
+        return self.flow.closed
+
+    def submit(self, send_id: int, length: int) -> None:
+        now = self.m.now
+        if self.first_submit_ns is None:
+            self.first_submit_ns = now
+            self._capacity_t = now
+            self._tp_t = now
+        self.flow.submit(now, send_id, length)
+        self.outstanding_series.add(now, self.outstanding)
+        self._arm()
+
+    def set_params(self, **changes: Any) -> None:
+        now = self.m.now
+        self._account_capacity(now)
+        self.flow.set_params(now, **changes)
+        params = self.flow.params
+        self._bps = params.bandwidth_bps
+        self._tp_window = max(params.rtt_ns, 1_000_000)
+        self._arm()
+
+    def loss(self, timeout: bool = False) -> None:
+        self.flow.loss(self.m.now, timeout=timeout)
+        self._arm()
+
+    def abort(self) -> list[int]:
+        """The connection is gone: returns the ids of sends that will never complete."""
+        ids = self.flow.abort(self.m.now)
+        self._generation += 1
+        self._armed = None
+        self.outstanding_series.add(self.m.now, 0)
+        return ids
+
+    # ------------------------------------------------------------------ the clock
+
+    def _arm(self) -> None:
+        t = self.flow.next_event_time()
+        if t is None:
+            return
+        if self._armed is not None and self._armed <= t:
+            return  # the live wake-up comes first; it re-arms after advancing
+        self._generation += 1
+        self._armed = t
+        self.m.call_at(t, self._fire, self._generation)
+
+    def _fire(self, generation: int) -> None:
+        if generation != self._generation:
+            return
+        self._armed = None
+        now = self.m.now
+        events = self.flow.advance(now)
+        on_complete, on_isb = self.on_complete, self.on_isb
+        for event in events:
+            if type(event) is SendCompleted:
+                if on_complete is not None:
+                    on_complete(event.send_id, event.length)
+            elif type(event) is IsbChanged:
+                self.isb_notifications += 1
+                self.isb_series.add(event.time_ns, event.new)
+                if on_isb is not None:
+                    on_isb(event.old, event.new)
+        if events:
+            self._sample(now)
+        if not self.flow.closed:
+            self._arm()
+
+    # ------------------------------------------------------------------ observation
+
+    def _account_capacity(self, now: int) -> None:
+        self._capacity_bits = self.capacity_bits(now)
+        self._capacity_t = max(now, self._capacity_t)
+
+    def capacity_bits(self, at_ns: int) -> int:
+        """Bits the link could carry from the first submit to ``at_ns`` (bandwidth steps
+        included; read-only). The denominator of a utilization over any window."""
+        bits = self._capacity_bits
+        if self.first_submit_ns is not None and at_ns > self._capacity_t:
+            bits += self._bps * (at_ns - self._capacity_t) // 1_000_000_000
+        return bits
+
+    def _sample(self, now: int) -> None:
+        acked = self.flow.acknowledged
+        if acked != self._last_acked:
+            self.last_ack_ns = now
+            self._last_acked = acked
+        self.outstanding_series.add(now, self.outstanding)
+        elapsed = now - self._tp_t
+        if elapsed >= self._tp_window:
+            bps = (acked - self._tp_acked) * 8_000_000_000 // elapsed
+            self.throughput_series.add(now, bps)
+            if self.full_pipe_ns is None and bps * 100 >= _FULL_PIPE_PCT * self._bps \
+                    and self.first_submit_ns is not None:
+                self.full_pipe_ns = now - self.first_submit_ns
+            self._tp_t = now
+            self._tp_acked = acked
+
+    def metrics(self) -> dict[str, float]:
+        acked = self.flow.acknowledged
+        start, end = self.first_submit_ns, self.last_ack_ns
+        throughput = 0
+        utilization = 0.0
+        if start is not None and end is not None and end > start:
+            throughput = acked * 8_000_000_000 // (end - start)
+            capacity = self.capacity_bits(end)
+            utilization = round(acked * 8 / capacity, 6) if capacity else 0.0
+        return {
+            "throughput_bps": throughput,
+            "utilization": utilization,
+            "isb_notifications": self.isb_notifications,
+            "time_to_fill_pipe_ns": self.full_pipe_ns if self.full_pipe_ns is not None else -1,
+            "bytes_acked": acked,
+            "isb": self.flow.isb,
+        }
+
+    def series(self) -> dict[str, Series]:
+        return {
+            f"{self.name}.isb": self.isb_series.points,
+            f"{self.name}.outstanding": self.outstanding_series.points,
+            f"{self.name}.throughput_bps": self.throughput_series.points,
+        }
+
+
+class Links:
+    """Per-machine registry of flows: default parameters, timeline changes, metrics, series.
+
+    ``m.subsystem(Links)``; owners create their flows with :meth:`open`.
+    """
+
+    def __init__(self, m: Machine) -> None:
+        self.m = m
+        self.defaults: dict[str, Any] = dict(DEFAULT_LINK)
+        self.flows: list[FlowDriver] = []
+
+    def params(self, **overrides: Any) -> FlowParams:
+        return FlowParams(**{**self.defaults, **overrides})
+
+    def open(self, name: str, on_complete: OnComplete | None = None,
+             on_isb: OnIsb | None = None, **overrides: Any) -> FlowDriver:
+        """A new flow with the scenario's link parameters (``overrides`` win)."""
+        # Each flow gets its own deterministic loss stream, derived from the run's seed.
+        seed = self.m.seed * 1_000_003 + len(self.flows)
+        driver = FlowDriver(self.m, self.params(**overrides), name, on_complete, on_isb, seed)
+        self.flows.append(driver)
+        return driver
+
+    def set_link(self, **changes: Any) -> None:
+        """A timeline change of the path: applies to every open flow and to flows opened later."""
+        self.defaults.update(changes)
+        for driver in self.flows:
+            if not driver.closed:
+                driver.set_params(**changes)
+
+    def loss(self, timeout: bool = False) -> None:
+        for driver in self.flows:
+            if not driver.closed:
+                driver.loss(timeout)
+
+    def metrics(self) -> dict[str, float]:
+        if not self.flows:
+            return {}
+        out: dict[str, float] = {"link.flows": len(self.flows)}
+        totals = {"bytes_acked": 0, "isb_notifications": 0}
+        for driver in self.flows:
+            per = driver.metrics()
+            for key, value in per.items():
+                out[f"link.{driver.name}.{key}"] = value
+            for key in totals:
+                totals[key] += int(per[key])
+        for key, value in totals.items():
+            out[f"link.{key}"] = value
+        # Aggregate throughput over the span from the first send to the last acknowledgement
+        # of any flow (flows may run one after the other: a sum of rates would overstate it).
+        starts = [d.first_submit_ns for d in self.flows if d.first_submit_ns is not None]
+        ends = [d.last_ack_ns for d in self.flows if d.last_ack_ns is not None]
+        span = max(ends) - min(starts) if starts and ends else 0
+        out["link.throughput_bps"] = totals["bytes_acked"] * 8_000_000_000 // span if span > 0 \
+            else 0
+        first = self.flows[0].metrics()
+        # With one flow (the common case) these read naturally; with several they describe
+        # the first one and the per-flow names above describe each.
+        out["link.utilization"] = first["utilization"]
+        out["link.time_to_fill_pipe_ns"] = first["time_to_fill_pipe_ns"]
+        return out
+
+    def series(self) -> dict[str, Series]:
+        out: dict[str, Series] = {}
+        for driver in self.flows:
+            out.update(driver.series())
+        return out

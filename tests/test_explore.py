@@ -1,0 +1,191 @@
+"""Exploration: the zoo races are found (and only by exploring), replays reproduce them byte for
+byte, shrinking keeps them, reference drivers explore clean, and worker splits do not matter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.errors import ScenarioError
+from harness.explore import (
+    ScheduleRunner,
+    explore,
+    finish_bugs,
+    merge,
+    schedule_seed,
+    trim,
+)
+from harness.runner import Run, run_scenario
+from harness.scenario import load_scenario
+from harness.shrink import LenientReplay, shrink
+from mock_wsk.scheduling import Decision, FifoStrategy, ReplayStrategy
+
+ROOT = Path(__file__).resolve().parent.parent
+ZOO = ROOT / "scenarios" / "zoo"
+RACES = {
+    "context_freed_while_dpc_runs": ("pool.use_after_free",
+                                     "driver_stubs/zoo/context_freed_while_dpc_runs.py"),
+    "irp_freed_after_cancel": ("irp.freed_after_cancel_before_completion",
+                               "driver_stubs/zoo/irp_freed_after_cancel.py"),
+    "double_free_race": ("pool.double_free", "driver_stubs/zoo/double_free_race.py"),
+}
+BUDGET = 2000  # the explore: blocks' budget
+
+
+def _scenario(name: str):  # type: ignore[no-untyped-def]
+    return load_scenario(ZOO / f"{name}.yaml")
+
+
+@pytest.mark.parametrize("name", sorted(RACES))
+@pytest.mark.parametrize("strategy", ["random", "pct"])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_exploration_finds_each_zoo_race(name: str, strategy: str, seed: int) -> None:
+    rule, stub = RACES[name]
+    result = explore(_scenario(name), BUDGET, strategy, seed, stop_on=rule)
+    bug = next((b for b in result.bugs if b.rule == rule), None)
+    assert bug is not None, f"{rule} not found in {result.schedules} schedules"
+    assert bug.location.startswith(stub + ":")
+
+
+@pytest.mark.parametrize("name", sorted(RACES))
+def test_dfs_finds_each_zoo_race_within_two_preemptions(name: str) -> None:
+    result = explore(_scenario(name), BUDGET, "dfs", preemption_bound=2, stop_on=RACES[name][0])
+    assert result.found(RACES[name][0])
+
+
+@pytest.mark.parametrize("name", sorted(RACES))
+def test_a_plain_fifo_run_does_not_show_the_race(name: str) -> None:
+    run = Run(_scenario(name), FifoStrategy())
+    run.execute()
+    assert run.machine.violations == []
+
+
+def test_the_explore_block_makes_the_scenario_item_pass_by_finding_its_race() -> None:
+    result = run_scenario(_scenario("context_freed_while_dpc_runs"))
+    assert result.passed
+    assert "pool.use_after_free" in {v.rule.id for v in result.violations}
+    assert result.extra["explore"]["passed"]
+
+
+def test_replay_file_reproduces_the_bug_exactly(tmp_path: Path) -> None:
+    scenario = _scenario("context_freed_while_dpc_runs")
+    result = explore(scenario, 500, "random", 1, stop_on="pool.use_after_free")
+    finish_bugs(result, out_dir=tmp_path)
+    bug = next(b for b in result.bugs if b.rule == "pool.use_after_free")
+    doc = json.loads(Path(bug.replay_path or "").read_text())
+    assert doc["rule"] == bug.rule and doc["location"] == bug.location
+    decisions = [Decision(k, n, c) for k, n, c in doc["decisions"]]
+    runner = ScheduleRunner(scenario)
+    traces = []
+    for _ in range(2):  # strict replay: a diverging question would raise
+        run = runner.run(ReplayStrategy(decisions), doc["seed"], trace=True)
+        assert (bug.rule, bug.location) in {(r, w) for r, w, _ in runner.bugs(run.machine)}
+        traces.append(json.dumps(run.machine.trace, default=str).encode())
+    assert traces[0] == traces[1]
+    # ... and so does the CLI's replay command (exit 1: the scenario fails again).
+    assert main(["replay", bug.replay_path or ""]) == 1
+
+
+def test_the_unshrunk_schedule_replays_too() -> None:
+    scenario = _scenario("double_free_race")
+    result = explore(scenario, 500, "random", 2, stop_on="pool.double_free")
+    bug = result.bugs[0]
+    run = ScheduleRunner(scenario).run(ReplayStrategy(bug.decisions), bug.seed)
+    assert bug.key in {(r, w) for r, w, _ in ScheduleRunner(scenario).bugs(run.machine)}
+
+
+@pytest.mark.parametrize("name", sorted(RACES))
+def test_shrinking_keeps_the_failure_and_gets_no_bigger(name: str) -> None:
+    scenario = _scenario(name)
+    rule = RACES[name][0]
+    result = explore(scenario, BUDGET, "random", 5, stop_on=rule)
+    bug = next(b for b in result.bugs if b.rule == rule)
+    runner = ScheduleRunner(scenario)
+    shrunk = shrink(runner, bug.seed, bug.decisions, bug.key, budget=200)
+    assert shrunk.reproduced
+    original = trim(bug.decisions)
+    assert len(shrunk.decisions) <= len(original)
+    assert sum(d.choice != 0 for d in shrunk.decisions) <= sum(d.choice != 0 for d in original)
+    run = runner.run(LenientReplay(shrunk.decisions), bug.seed)
+    assert bug.key in {(r, w) for r, w, _ in runner.bugs(run.machine)}
+    strict = runner.run(ReplayStrategy(shrunk.decisions), bug.seed)
+    assert bug.key in {(r, w) for r, w, _ in runner.bugs(strict.machine)}
+
+
+def test_the_shrunk_story_tells_who_ran_what() -> None:
+    scenario = _scenario("context_freed_while_dpc_runs")
+    result = explore(scenario, 500, "random", 1, stop_on="pool.use_after_free")
+    finish_bugs(result, out_dir=None)
+    story = result.bugs[0].story
+    assert "dpc#" in story and "(TickDpc) DISPATCH" in story
+    assert "(Worker) PASSIVE: frees pool block" in story
+    assert story.splitlines()[-1].split(": !! ")[1].startswith(
+        "pool.use_after_free at driver_stubs/zoo/context_freed_while_dpc_runs.py:")
+
+
+@pytest.mark.parametrize("strategy", ["random", "pct", "dfs"])
+def test_the_reference_timer_driver_explores_clean(strategy: str) -> None:
+    scenario = load_scenario(ROOT / "scenarios" / "kernel" / "timer_counter.yaml")
+    result = explore(scenario, BUDGET if strategy != "dfs" else 500, strategy, 1)
+    assert result.bugs == [], result.summary()
+    assert result.states > 0
+
+
+@pytest.mark.parametrize("path", ["scenarios/wsk/disable_race_event_pending.yaml",
+                                  "scenarios/wsk/disable_race_pending.yaml"])
+def test_the_reference_wsk_client_explores_clean(path: str) -> None:
+    if not (ROOT / path).exists():
+        pytest.skip("WSK reference scenario not present")
+    result = explore(load_scenario(ROOT / path), 300, "random", 1)
+    assert result.bugs == [], result.summary()
+
+
+def test_the_merged_result_does_not_depend_on_the_number_of_workers() -> None:
+    scenario = _scenario("irp_freed_after_cancel")
+
+    def digest(workers: int) -> object:
+        merged = merge([explore(scenario, 300, "random", 4, worker=w, workers=workers)
+                        for w in range(workers)])
+        return (merged.schedules, sorted(map(repr, merged.coverage)),
+                [(b.rule, b.location, b.index, b.seed, b.hits, b.decisions)
+                 for b in merged.bugs])
+
+    one = digest(1)
+    assert one[2], "the race should be found in 300 schedules"
+    assert digest(3) == one
+
+
+def test_schedule_seeds_are_stable_and_distinct() -> None:
+    seeds = [schedule_seed(7, i) for i in range(1000)]
+    assert len(set(seeds)) == 1000
+    assert schedule_seed(7, 3) == seeds[3]
+
+
+def test_cli_explore_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    race = ZOO / "double_free_race.yaml"
+    assert main(["explore", str(race), "-n", "300", "--out", str(tmp_path)]) == 0  # expected
+    assert list(tmp_path.glob("*.json"))
+    # The same race without an explore block expecting it: a bug, exit 1, and --json output.
+    text = race.read_text().split("explore:")[0]
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(text.replace("../../harness", str(ROOT / "harness")))
+    capsys.readouterr()
+    assert main(["explore", str(plain), "-n", "300", "--json", "--out", str(tmp_path)]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["bugs"][0]["rule"] == "pool.double_free"
+    timer = ROOT / "scenarios" / "kernel" / "timer_counter.yaml"
+    assert main(["explore", str(timer), "-n", "100", "--out", str(tmp_path)]) == 0
+    assert main(["explore", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["explore", str(timer), "--strategy", "dfs", "--workers", "2"]) == 2
+
+
+def test_explore_block_rejects_an_unknown_rule(tmp_path: Path) -> None:
+    text = (ZOO / "double_free_race.yaml").read_text().replace(
+        "expect_bug: pool.double_free", "expect_bug: pool.doubel_free")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    with pytest.raises(ScenarioError, match="unknown rule id 'pool.doubel_free'"):
+        load_scenario(bad)
