@@ -304,7 +304,7 @@ def run_scenario(scenario: Scenario, strategy: Strategy | None = None) -> Scenar
     if strategy is None and "explore" in scenario.sections:
         from harness.explore import explore_as_result
 
-        return explore_as_result(scenario)  # type: ignore[no-any-return]
+        return explore_as_result(scenario)
     started = time.perf_counter()
     run = Run(scenario, strategy)
     run.execute()

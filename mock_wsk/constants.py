@@ -16,19 +16,20 @@ from typing import Final
 from mock_wsk.abi import GUID, check_arch, pointer_size
 from mock_wsk.status import NTSTATUS
 
-KIRQL = int  # IRQLs are small integers (UCHAR in the WDK); the alias documents intent.
+Irql = int  # IRQLs are small integers (UCHAR in the WDK); KIRQL itself is the out-box type
+#             in mock_wsk.kernel.types, as drivers declare `KIRQL oldIrql;`.
 
 # --- IRQL levels (yaml: irql; MS wdm.h 16299 + mingw-w64 ddk/wdm.h) ---------------------------
 # Common to x86 and x64 (yaml: irql.common_x86_x64).
-PASSIVE_LEVEL: Final[KIRQL] = 0
-LOW_LEVEL: Final[KIRQL] = 0
-APC_LEVEL: Final[KIRQL] = 1
-DISPATCH_LEVEL: Final[KIRQL] = 2
-CMCI_LEVEL: Final[KIRQL] = 5
+PASSIVE_LEVEL: Final[Irql] = 0
+LOW_LEVEL: Final[Irql] = 0
+APC_LEVEL: Final[Irql] = 1
+DISPATCH_LEVEL: Final[Irql] = 2
+CMCI_LEVEL: Final[Irql] = 5
 
 # Per architecture (yaml: irql.x64, irql.x86), in the header's order. The high levels differ, so
 # any code that checks "above DISPATCH" or raises to HIGH_LEVEL must go through the machine's arch.
-IRQL_LEVELS: Final[dict[str, dict[str, KIRQL]]] = {
+IRQL_LEVELS: Final[dict[str, dict[str, Irql]]] = {
     "x64": {
         "PASSIVE_LEVEL": 0,
         "LOW_LEVEL": 0,
@@ -80,7 +81,7 @@ _IRQL_NAME_PREFERENCE: Final[tuple[str, ...]] = (
 )
 
 
-def high_level(arch: str) -> KIRQL:
+def high_level(arch: str) -> Irql:
     """HIGH_LEVEL of ``arch`` (x64: 15, x86: 31)."""
     check_arch(arch)
     return IRQL_LEVELS[arch]["HIGH_LEVEL"]

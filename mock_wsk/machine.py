@@ -1,4 +1,4 @@
-"""The simulated Windows machine: virtual time, CPUs with IRQL, execution contexts, one decision point.
+"""The simulated Windows machine: virtual time, CPUs with IRQL, contexts, one decision point.
 
 Like SimPy's ``Environment``, one object owns time and every context; unlike SimPy, contexts are
 plain synchronous driver code (WDK-shaped stubs) running in greenlets, suspended at *preemption
@@ -44,9 +44,9 @@ from mock_wsk.verifier import (
     SourceLocation,
     Verifier,
     Violation,
-    short_path,
     code_location,
     is_mock_frame,
+    short_path,
     stub_location,
 )
 

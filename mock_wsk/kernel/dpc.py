@@ -14,13 +14,13 @@ from mock_wsk import machine as _machine
 from mock_wsk.constants import DISPATCH_LEVEL, PASSIVE_LEVEL
 from mock_wsk.kernel.irql import check_max_irql
 from mock_wsk.kernel.sync import (
+    DispatcherObject,
     NotificationTimer,
     SynchronizationTimer,
-    DispatcherObject,
     yield_until_quiescent,
 )
 from mock_wsk.kernel.types import quad
-from mock_wsk.machine import KDPC, Machine
+from mock_wsk.machine import KDPC
 
 
 def KeInitializeDpc(Dpc: KDPC, DeferredRoutine: Any, DeferredContext: Any) -> None:

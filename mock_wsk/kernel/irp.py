@@ -31,7 +31,13 @@ from mock_wsk.constants import DISPATCH_LEVEL, PASSIVE_LEVEL
 from mock_wsk.kernel import rules as _rules  # noqa: F401  (registers the rules used here)
 from mock_wsk.kernel.irql import check_max_irql
 from mock_wsk.kernel.pool import Site, caller_site, site_location, site_text
-from mock_wsk.kernel.sync import KSPIN_LOCK, KeAcquireSpinLock, KeReleaseSpinLock, KeSetEvent
+from mock_wsk.kernel.sync import (
+    IO_NO_INCREMENT,  # wdm.h; defined once, in sync
+    KSPIN_LOCK,
+    KeAcquireSpinLock,
+    KeReleaseSpinLock,
+    KeSetEvent,
+)
 from mock_wsk.kernel.types import value_of
 from mock_wsk.machine import Machine
 from mock_wsk.status import (
@@ -62,7 +68,7 @@ SL_INVOKE_ON_CANCEL = 0x20
 SL_INVOKE_ON_SUCCESS = 0x40
 SL_INVOKE_ON_ERROR = 0x80
 
-from mock_wsk.kernel.sync import IO_NO_INCREMENT  # wdm.h; defined once, in sync
+
 IO_NETWORK_INCREMENT = 2  # wdm.h
 
 # Lifecycle states (mock bookkeeping, not WDK fields).

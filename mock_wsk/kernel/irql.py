@@ -6,10 +6,10 @@ from typing import Any
 
 from mock_wsk import machine as _machine
 from mock_wsk.constants import APC_LEVEL, DISPATCH_LEVEL
-from mock_wsk.kernel.types import store
 
 # Importing the rule catalog registers the rules these DDIs report.
 from mock_wsk.kernel import rules as _rules  # noqa: F401
+from mock_wsk.kernel.types import store
 
 
 def KeGetCurrentIrql() -> int:

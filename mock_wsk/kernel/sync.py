@@ -162,13 +162,13 @@ def wait_for_objects(m: Machine, objects: Sequence[DispatcherObject], wait_all: 
                  objects={"waits_for": ", ".join(o.name for o in objects),
                           "status_chosen_by": cite("kernel.unblockable_wait_status")},
                  params=(ctx.irql, 0, 0))
-        return choose("kernel.unblockable_wait_status")  # type: ignore[no-any-return]
+        return choose("kernel.unblockable_wait_status")
     if ctx.irql > APC_LEVEL or not m.can_block():
         m.report("irql.wait_above_apc", f"{ddi} with a non-zero timeout at IRQL {ctx.irql}",
                  objects={"waits_for": ", ".join(o.name for o in objects),
                           "status_chosen_by": cite("kernel.unblockable_wait_status")},
                  params=(ctx.irql, 0, 0))
-        return choose("kernel.unblockable_wait_status")  # type: ignore[no-any-return]
+        return choose("kernel.unblockable_wait_status")
     block = WaitBlock(ctx, objects, wait_all, deadline)
     for obj in objects:
         obj.waiters.append(block)
