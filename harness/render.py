@@ -3,8 +3,9 @@ story, and JSON-lines traces."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
 from harness.runner import ScenarioResult
@@ -54,12 +55,49 @@ def excerpt_index(trace: list[tuple[Any, ...]], rule_id: str | None) -> int:
     return len(trace) - 1
 
 
+# The figures worth a glance, one per kind, in this order: (kind, name patterns by preference).
+# A scenario that marks the end of slow start (flow_mark) shows utilization since the mark.
+KEY_METRICS = (
+    ("utilization", ("*utilization_since_mark", "*utilization")),
+    ("ISB notifications", ("*isb_notifications",)),
+    ("throughput", ("*throughput_bps",)),
+    ("bytes delivered", ("*bytes_delivered", "*bytes_received")),
+)
+
+
+def key_metrics(metrics: Mapping[str, Any], limit: int = 3) -> list[tuple[str, str]]:
+    """Up to ``limit`` (label, formatted value) pairs: per kind, the aggregate metric (fewest
+    dots) matching its most preferred pattern."""
+    out: list[tuple[str, str]] = []
+    for label, patterns in KEY_METRICS:
+        for pattern in patterns:
+            names = [n for n in metrics if fnmatch.fnmatchcase(n, pattern)]
+            if names:
+                name = min(names, key=lambda n: (n.count("."), n))
+                out.append((label, _format_metric(label, metrics[name])))
+                break
+        if len(out) == limit:
+            break
+    return out
+
+
+def _format_metric(label: str, value: Any) -> str:
+    if label == "utilization":
+        return f"{100 * value:.1f}%"
+    if label == "throughput":
+        from harness.units import format_rate
+
+        return format_rate(int(value))
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
 def verdict_line(result: ScenarioResult) -> str:
     s = result.scenario
     mark = "PASS" if result.passed else "FAIL"
     extra = [f"{format_duration(result.machine.now)} virtual"]
     if s.seed or s.strategy != "fifo":
         extra.append(f"seed {s.seed}")
+    extra.extend(f"{label} {value}" for label, value in key_metrics(result.metrics))
     found = sorted({v.rule.id for v in result.violations})
     if found:
         extra.append("violations: " + ", ".join(found))

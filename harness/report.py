@@ -12,7 +12,6 @@ deterministic, so the same seeds redraw the same pictures).
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,13 +20,9 @@ from typing import Any
 import jinja2
 
 from harness.atomic import write_atomic
-from harness.render import failure_report, trace_excerpt
+from harness.render import failure_report, key_metrics, trace_excerpt
 from harness.runner import ScenarioResult
 from harness.units import format_duration
-
-# Metrics worth a column in the index when a run has them (first three that exist).
-KEY_METRIC_GLOBS = ("*utilization*", "*throughput*", "*isb_notifications*", "*bytes_delivered*",
-                    "*callbacks*")
 
 
 def _environment() -> jinja2.Environment:
@@ -38,16 +33,6 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["duration"] = format_duration
     return env
-
-
-def key_metrics(metrics: Mapping[str, Any], limit: int = 3) -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for pattern in KEY_METRIC_GLOBS:
-        for name in sorted(metrics):
-            if fnmatch.fnmatchcase(name, pattern) and all(name != n for n, _ in out):
-                value = metrics[name]
-                out.append((name, round(value, 4) if isinstance(value, float) else value))
-    return out[:limit]
 
 
 def scenario_view(index: int, result: ScenarioResult, drawings: bool = True) -> dict[str, Any]:
