@@ -164,7 +164,8 @@ def test_winsock_f26_blocking_change_blocks_until_the_change() -> None:
 
 
 @pytest.mark.parametrize("how", ["shutdown", "shutdown_both", "close", "cancel", "cancel_all",
-                                 "second", "reset"])
+                                 "second", "reset", "disconnectex", "transmitfile_disconnect",
+                                 "transmitpackets_reuse"])
 def test_winsock_f27_pending_change_aborted(how: str) -> None:
     seen: dict[str, int] = {}
 
@@ -185,6 +186,14 @@ def test_winsock_f27_pending_change_aborted(how: str) -> None:
             seen["cancelled"] = int(W.CancelIoEx(s, None))
         elif how == "second":
             change(s, W.WSAOVERLAPPED())
+        elif how == "disconnectex":
+            seen["ok"] = int(W.DisconnectEx(s, None, 0, 0))
+        elif how == "transmitfile_disconnect":
+            W.TransmitFile(s, None, 4096, 0, W.WSAOVERLAPPED(), None, W.TF_DISCONNECT)
+        elif how == "transmitpackets_reuse":
+            packets = [W.TRANSMIT_PACKETS_ELEMENT(cLength=1000), W.TRANSMIT_PACKETS_ELEMENT(
+                cLength=500)]
+            W.TransmitPackets(s, packets, 2, 0, W.WSAOVERLAPPED(), W.TF_REUSE_SOCKET)
         else:
             m = __import__("mock_wsk.machine", fromlist=["active_machine"]).active_machine()
             m.subsystem(WinsockStack).reset_all()
@@ -195,8 +204,34 @@ def test_winsock_f27_pending_change_aborted(how: str) -> None:
     assert process.done
     assert seen["error"] == W.WSA_OPERATION_ABORTED
     assert seen.get("cancelled", 1) == 1
+    assert seen.get("ok", 1) == 1
     expected = ["winsock.isb.second_change_pending"] if how == "second" else []
     assert [v.rule.id for v in m.violations] == expected
+
+
+def test_winsock_f27_transmit_without_disconnect_flags_leaves_the_change_pending() -> None:
+    seen: dict[str, Any] = {}
+
+    def main() -> int:
+        s = connected()
+        ov = W.WSAOVERLAPPED(W.WSACreateEvent())
+        change(s, ov)
+        W.TransmitFile(s, None, 4096, 0, W.WSAOVERLAPPED(), None, 0)
+        seen["done"] = W.HasOverlappedIoCompleted(ov)
+        # The data still goes out after a TF_DISCONNECT, and a later send is refused.
+        W.TransmitFile(s, None, 4096, 0, W.WSAOVERLAPPED(), None, W.TF_DISCONNECT)
+        seen["aborted"] = result(s, ov)
+        seen["send_after"] = W.WSASend(s, [W.WSABUF(10)], 1, W.DWORD(), 0, W.WSAOVERLAPPED(),
+                                       None)
+        seen["send_error"] = W.WSAGetLastError()
+        return 0
+
+    m, process = run_app(main)
+    assert process.done
+    assert seen["done"] is False
+    assert seen["aborted"] == W.WSA_OPERATION_ABORTED
+    assert seen["send_after"] == W.SOCKET_ERROR and seen["send_error"] == W.WSAESHUTDOWN
+    assert not m.violations
 
 
 def test_winsock_f27_blocking_change_fails_with_wsaeintr() -> None:

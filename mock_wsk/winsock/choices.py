@@ -34,3 +34,11 @@ define_choice(
     "As on Windows it holds an NTSTATUS (STATUS_PENDING while pending, so "
     "HasOverlappedIoCompleted works); read results with WSAGetOverlappedResult, which in the "
     "mock also answers after the socket was closed.")
+define_choice(
+    "winsock.transmit_disconnect", "at once, after the data is queued",
+    "A pending CHANGE fails on a graceful send-direction disconnect: DisconnectEx, or "
+    "TransmitFile/TransmitPackets with TF_DISCONNECT or TF_REUSE_SOCKET (the seed page lists "
+    "them); when the FIN exchange completes is not part of the ISB contract.",
+    "DisconnectEx completes at once and TF_DISCONNECT disconnects the send direction as soon as "
+    "the transmitted data is queued (the data is still delivered); both fail a pending CHANGE "
+    "at that moment, as shutdown(SD_SEND) does. File contents are not modelled, only lengths.")

@@ -7,7 +7,8 @@ that did not finish returns ``SOCKET_ERROR`` with ``WSA_IO_PENDING``. Out-parame
 
 Modelled: WSAStartup/WSACleanup, socket/WSASocketW, connect (a scripted peer: the connection
 is established after ``connect_rtts`` round trips), WSASend (overlapped with an event or a
-completion routine, or blocking), shutdown, closesocket, CancelIoEx, setsockopt/getsockopt
+completion routine, or blocking), TransmitPackets/TransmitFile (lengths only), DisconnectEx,
+shutdown, closesocket, CancelIoEx, setsockopt/getsockopt
 (SO_SNDBUF), WSAGetOverlappedResult, WSAIoctl with SIO_IDEAL_SEND_BACKLOG_CHANGE / _QUERY and
 their inline wrappers idealsendbacklognotify / idealsendbacklogquery. Receiving is not modelled.
 """
@@ -26,6 +27,8 @@ from mock_wsk.constants import (
     SIO_IDEAL_SEND_BACKLOG_QUERY,
     SO_SNDBUF,
     SOCKET_ERROR,
+    TF_DISCONNECT,
+    TF_REUSE_SOCKET,
     WSA_IO_PENDING,
     WSA_OPERATION_ABORTED,
     WSAECONNRESET,
@@ -81,7 +84,8 @@ __all__ = [  # the names an application sees (re-exported by mock_wsk.winsock.wi
     "closesocket", "CancelIoEx", "setsockopt", "getsockopt", "WSAGetOverlappedResult",
     "WSAIoctl", "idealsendbacklognotify", "idealsendbacklogquery", "WSACreateEvent",
     "WSASetEvent", "WSAResetEvent", "WSACloseEvent", "WSAWaitForMultipleEvents",
-    "HasOverlappedIoCompleted",
+    "HasOverlappedIoCompleted", "DisconnectEx", "TransmitFile", "TransmitPackets",
+    "TRANSMIT_PACKETS_ELEMENT",
 ]
 
 
@@ -203,6 +207,14 @@ def connect(s: int, name: Any, namelen: int) -> int:
 
 def WSASend(s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int, lpNumberOfBytesSent: Any,
             dwFlags: int, lpOverlapped: WSAOVERLAPPED | None, lpCompletionRoutine: Any) -> int:
+    length = sum(int(b.len) for b in list(lpBuffers)[:dwBufferCount])
+    return _send(s, length, lpNumberOfBytesSent, lpOverlapped, lpCompletionRoutine, "WSASend")
+
+
+def _send(s: int, length: int, lpNumberOfBytesSent: Any, lpOverlapped: WSAOVERLAPPED | None,
+          lpCompletionRoutine: Any, api: str) -> int:
+    """The send every API shares (WSASend, TransmitPackets, TransmitFile): 0 when done,
+    SOCKET_ERROR with WSA_IO_PENDING when an overlapped send pends, or the error."""
     m, stack = _stack()
     sock = _socket(stack, s)
     if sock is None:
@@ -214,10 +226,9 @@ def WSASend(s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int, lpNumberOfB
     if sock.send_shutdown:
         return _fail(WSAESHUTDOWN)
     overlapped = sock.overlapped and (lpOverlapped is not None or lpCompletionRoutine is not None)
-    if overlapped and not _claim(m, lpOverlapped, "WSASend"):
+    if overlapped and not _claim(m, lpOverlapped, api):
         return SOCKET_ERROR
-    length = sum(int(b.len) for b in list(lpBuffers)[:dwBufferCount])
-    req = Request("WSASend", sock, length, lpOverlapped if overlapped else None,
+    req = Request(api, sock, length, lpOverlapped if overlapped else None,
                   lpCompletionRoutine if overlapped else None, current_thread())
     sock.last_send_at = stub_location()
     sock.submit_send(req)
@@ -231,6 +242,73 @@ def WSASend(s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int, lpNumberOfB
     return 0
 
 
+def _disconnect_send(sock: Socket, why: str) -> None:
+    """A graceful disconnect in the send direction: what TCP holds is still delivered, and a
+    pending SIO_IDEAL_SEND_BACKLOG_CHANGE fails (CONTRACTS F.27)."""
+    if not sock.send_shutdown:
+        sock.send_shutdown = True
+        sock.abort_change(why)
+
+
+class TRANSMIT_PACKETS_ELEMENT:
+    """One element of TransmitPackets' array; only memory buffers are modelled (cLength)."""
+
+    __slots__ = ("dwElFlags", "cLength", "pBuffer")
+
+    def __init__(self, dwElFlags: int = 0, cLength: int = 0, pBuffer: Any = None) -> None:
+        self.dwElFlags = dwElFlags
+        self.cLength = cLength
+        self.pBuffer = pBuffer
+
+
+def TransmitPackets(hSocket: int, lpPacketArray: Sequence[TRANSMIT_PACKETS_ELEMENT],
+                    nElementCount: int, nSendSize: int, lpOverlapped: WSAOVERLAPPED | None,
+                    dwFlags: int) -> bool:
+    """mswsock.h extension (obtained through SIO_GET_EXTENSION_FUNCTION_POINTER on Windows;
+    exported directly here). With TF_DISCONNECT or TF_REUSE_SOCKET the send direction is
+    disconnected gracefully once the data is queued (fidelity: winsock.transmit_disconnect)."""
+    length = sum(int(e.cLength) for e in list(lpPacketArray)[:nElementCount])
+    return _transmit(hSocket, length, lpOverlapped, dwFlags, "TransmitPackets")
+
+
+def TransmitFile(hSocket: int, hFile: Any, nNumberOfBytesToWrite: int, nNumberOfBytesPerSend: int,
+                 lpOverlapped: WSAOVERLAPPED | None, lpTransmitBuffers: Any,
+                 dwReserved: int) -> bool:
+    """mswsock.h: sends ``nNumberOfBytesToWrite`` bytes of a file (the file's contents are not
+    modelled: only its length); the last parameter carries the TF_* flags, as on Windows."""
+    return _transmit(hSocket, int(nNumberOfBytesToWrite), lpOverlapped, dwReserved,
+                     "TransmitFile")
+
+
+def _transmit(s: int, length: int, lpOverlapped: WSAOVERLAPPED | None, dwFlags: int,
+              api: str) -> bool:
+    result = _send(s, length, DWORD(), lpOverlapped, None, api)
+    if result == SOCKET_ERROR and WSAGetLastError() != WSA_IO_PENDING:
+        return False
+    if dwFlags & (TF_DISCONNECT | TF_REUSE_SOCKET):
+        _, stack = _stack()
+        sock = _socket(stack, s)
+        if sock is not None:
+            _disconnect_send(sock, f"{api}(TF_DISCONNECT)")
+    return result == 0
+
+
+def DisconnectEx(s: int, lpOverlapped: WSAOVERLAPPED | None, dwFlags: int,
+                 dwReserved: int) -> bool:
+    """mswsock.h: a graceful disconnect (TF_REUSE_SOCKET lets the socket be reused). The
+    disconnect completes at once: the FIN exchange is not modelled
+    (fidelity: winsock.transmit_disconnect)."""
+    _, stack = _stack()
+    sock = _socket(stack, s)
+    if sock is None:
+        return False
+    if not sock.connected:
+        _fail(WSAENOTCONN)
+        return False
+    _disconnect_send(sock, "DisconnectEx")
+    return _complete_now(stack, sock, lpOverlapped, None, 0) == 0
+
+
 def shutdown(s: int, how: int) -> int:
     m, stack = _stack()
     sock = _socket(stack, s)
@@ -240,9 +318,8 @@ def shutdown(s: int, how: int) -> int:
         return _fail(WSAEINVAL)
     if not sock.connected:
         return _fail(WSAENOTCONN)
-    if how in (SD_SEND, SD_BOTH) and not sock.send_shutdown:
-        sock.send_shutdown = True  # graceful: what TCP holds is still delivered
-        sock.abort_change("shutdown(SD_SEND)")
+    if how in (SD_SEND, SD_BOTH):
+        _disconnect_send(sock, "shutdown(SD_SEND)")
     return 0
 
 
