@@ -291,17 +291,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         decisions = [Decision(k, n, c) for k, n, c in data.get("decisions", [])]
         strategy = _checked_replay(decisions,
                                   preemptive=data.get("strategy", "random") != "fifo")
-    loaded = load_all([scenario_path], stub_roots, case, seed)
-    if loaded.errors:
-        for error in loaded.errors:
-            print(f"ERROR {error}", file=sys.stderr)
+    scenario = _load_one(scenario_path, stub_roots, case, seed)
+    if scenario is None:
         return EXIT_BAD_INPUT
-    if len(loaded.scenarios) > 1:
-        ids = ", ".join(s.case for s in loaded.scenarios)
-        print(f"ERROR {scenario_path}:1: the file has {len(loaded.scenarios)} matrix cases; "
-              f"choose one with --case (cases: {ids})", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    scenario = loaded.scenarios[0]
     try:
         result = _run_one(scenario, args.debug, strategy)
     except ScenarioError as exc:
@@ -329,23 +321,31 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK if result.passed else EXIT_FAILED
 
 
+def _load_one(path: Any, stub_roots: Sequence[Path], case: str | None,
+              seed: int | None = None) -> Any:
+    """Exactly one scenario case from ``path``, or None after printing why (bad input)."""
+    loaded = load_all([path], stub_roots, case, seed)
+    if loaded.errors:
+        for error in loaded.errors:
+            print(f"ERROR {error}", file=sys.stderr)
+        return None
+    if len(loaded.scenarios) > 1:
+        ids = ", ".join(sc.case for sc in loaded.scenarios)
+        print(f"ERROR {path}:1: the file has {len(loaded.scenarios)} matrix cases; "
+              f"choose one with --case (cases: {ids})", file=sys.stderr)
+        return None
+    return loaded.scenarios[0]
+
+
 def cmd_explore(args: argparse.Namespace) -> int:
     """Explore one scenario's schedules; exit 1 on a bug (unless its explore block expects
     that bug), 0 when clean, 2 on bad input."""
     from harness.explore import STRATEGIES, Progress, explore, finish_bugs, merge
 
     stub_roots = [Path(p) for p in args.stubs]
-    loaded = load_all([args.file], stub_roots, args.case)
-    if loaded.errors:
-        for error in loaded.errors:
-            print(f"ERROR {error}", file=sys.stderr)
+    scenario = _load_one(args.file, stub_roots, args.case)
+    if scenario is None:
         return EXIT_BAD_INPUT
-    if len(loaded.scenarios) > 1:
-        ids = ", ".join(sc.case for sc in loaded.scenarios)
-        print(f"ERROR {args.file}:1: the file has {len(loaded.scenarios)} matrix cases; "
-              f"choose one with --case (cases: {ids})", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    scenario = loaded.scenarios[0]
     block = scenario.sections.get("explore")
     iterations = args.iterations or getattr(block, "iterations", None) or 1000
     strategy = args.strategy or getattr(block, "strategy", "random")
