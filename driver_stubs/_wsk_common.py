@@ -5,7 +5,9 @@
   pended, then ``IoFreeIrp``. Only for PASSIVE_LEVEL code (DriverEntry, DriverUnload, threads):
   never inside a WSK callback (CONTRACTS B.9).
 * :func:`WskEventControl` - ``WskControlSocket(SO_WSK_EVENT_CALLBACK)`` with a filled
-  ``WSK_EVENT_CALLBACK_CONTROL``.
+  ``WSK_EVENT_CALLBACK_CONTROL``; :func:`WskDisableEventAndWait` - the same for one disable,
+  with an IRP waited for.
+* :func:`WskDataIndicationLength` - the bytes of a WSK_DATA_INDICATION chain.
 
 No state lives here: every run of a stub gets fresh globals, and these functions keep none.
 """
@@ -63,3 +65,13 @@ def WskDisableEventAndWait(Socket, Event):
     KeWaitForSingleObject(Done, Executive, KernelMode, FALSE, None)  # completes in every case
     IoFreeIrp(Irp)
     return status
+
+
+def WskDataIndicationLength(DataIndication):
+    """The bytes indicated in a ``WSK_DATA_INDICATION`` chain (a WskReceiveEvent's data)."""
+    Length = 0
+    Data = DataIndication
+    while Data is not None:
+        Length += Data.Buffer.Length
+        Data = Data.Next
+    return Length

@@ -48,11 +48,7 @@ def ReceiveFromEvent(SocketContext, Flags, DataIndication):
     return STATUS_SUCCESS
 
 
-DatagramDispatch = WSK_CLIENT_DATAGRAM_DISPATCH(ReceiveFromEvent)
-
-
 def DriverEntry(DriverObject, RegistryPath):
-    global Socket
     port = RegistryPath.Parameters.get("port", 5353)
     status = WskRegister(WSK_CLIENT_NPI(None, WSK_CLIENT_DISPATCH()), Registration)
     if not NT_SUCCESS(status):
@@ -61,6 +57,18 @@ def DriverEntry(DriverObject, RegistryPath):
     if not NT_SUCCESS(status):
         WskDeregister(Registration)
         return status
+    status = OpenSocket(port)
+    if not NT_SUCCESS(status):
+        Cleanup()
+        return status
+    DriverObject.DriverUnload = DriverUnload
+    return STATUS_SUCCESS
+
+
+def OpenSocket(port):
+    """WskSocket(WSK_FLAG_DATAGRAM_SOCKET), WskBind, then WSK_EVENT_RECEIVE_FROM."""
+    global Socket
+    DatagramDispatch = WSK_CLIENT_DATAGRAM_DISPATCH(ReceiveFromEvent)
     status, Socket = WskSyncCall(
         ProviderNpi.Dispatch.WskSocket, ProviderNpi.Client, AF_INET, SOCK_DGRAM, IPPROTO_UDP,
         WSK_FLAG_DATAGRAM_SOCKET, None, DatagramDispatch, None, None, None)
@@ -69,11 +77,7 @@ def DriverEntry(DriverObject, RegistryPath):
                                 SOCKADDR_IN(AF_INET, port, INADDR_ANY), 0)
     if NT_SUCCESS(status):
         status = WskEventControl(Socket, WSK_EVENT_RECEIVE_FROM)  # after bind (A.2)
-    if not NT_SUCCESS(status):
-        Cleanup()
-        return status
-    DriverObject.DriverUnload = DriverUnload
-    return STATUS_SUCCESS
+    return status
 
 
 def Cleanup():

@@ -22,7 +22,12 @@ The shape of Microsoft's echosrv sample, done right:
 Parameters: ``port`` (default 7).
 """
 
-from driver_stubs._wsk_common import WskDisableEventAndWait, WskEventControl, WskSyncCall
+from driver_stubs._wsk_common import (
+    WskDataIndicationLength,
+    WskDisableEventAndWait,
+    WskEventControl,
+    WskSyncCall,
+)
 from mock_wsk.wdk import *  # noqa: F403
 
 # ruff: noqa: F405  (WDK names come from the star import, as from a C header)
@@ -33,6 +38,7 @@ CONNECTION_SIZE = 64  # sizeof(ECHO_CONNECTION)
 Registration = WSK_REGISTRATION()
 ProviderNpi = WSK_PROVIDER_NPI()
 ListenSocket = None
+ConnectionDispatch = None  # WSK_CLIENT_CONNECTION_DISPATCH, filled in by DriverEntry
 ConnectionsLock = KSPIN_LOCK("ConnectionsLock")
 Connections = []  # ECHO_CONNECTION contexts not yet freed (guarded by ConnectionsLock)
 Unloading = FALSE
@@ -89,11 +95,7 @@ def EchoReceiveEvent(SocketContext, Flags, DataIndication, BytesIndicated, Bytes
     if DataIndication is None:  # the socket is dead: close it as soon as possible (B.11)
         MarkPeerClosed(Connection)
         return STATUS_SUCCESS
-    Length = 0
-    Data = DataIndication
-    while Data is not None:
-        Length += Data.Buffer.Length
-        Data = Data.Next
+    Length = WskDataIndicationLength(DataIndication)
     Connection.BytesReceived += Length
     bytes_received += Length
     if Length:
@@ -213,18 +215,15 @@ def Dereference(Connection):
         KeSetEvent(AllClosed, IO_NO_INCREMENT, FALSE)
 
 
-ListenDispatch = WSK_CLIENT_LISTEN_DISPATCH(EchoAcceptEvent)
-ConnectionDispatch = WSK_CLIENT_CONNECTION_DISPATCH(EchoReceiveEvent, EchoDisconnectEvent)
-
-
 # ---------------------------------------------------------------------- load / unload
 
 
 def DriverEntry(DriverObject, RegistryPath):
-    global ListenSocket
+    global ConnectionDispatch
     port = RegistryPath.Parameters.get("port", 7)
     KeInitializeSpinLock(ConnectionsLock)
     KeInitializeEvent(AllClosed, NotificationEvent, FALSE)
+    ConnectionDispatch = WSK_CLIENT_CONNECTION_DISPATCH(EchoReceiveEvent, EchoDisconnectEvent)
     status = WskRegister(WSK_CLIENT_NPI(None, WSK_CLIENT_DISPATCH()), Registration)
     if not NT_SUCCESS(status):
         return status
@@ -232,23 +231,41 @@ def DriverEntry(DriverObject, RegistryPath):
     if not NT_SUCCESS(status):
         WskDeregister(Registration)
         return status
-    Provider = ProviderNpi.Dispatch
-    status, ListenSocket = WskSyncCall(
-        Provider.WskSocket, ProviderNpi.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP,
-        WSK_FLAG_LISTEN_SOCKET, None, ListenDispatch, None, None, None)
-    if NT_SUCCESS(status):
-        status, _ = WskSyncCall(ListenSocket.Dispatch.WskBind, ListenSocket,
-                                SOCKADDR_IN(AF_INET, port, INADDR_ANY), 0)
-    if NT_SUCCESS(status):
-        # One enable call: ACCEPT for the listener, RECEIVE and DISCONNECT for the sockets it
-        # accepts (enabling takes any OR of valid flags, and no IRP).
-        status = WskEventControl(ListenSocket,
-                                 WSK_EVENT_ACCEPT | WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT)
+    status = StartListening(port)
     if not NT_SUCCESS(status):
         Cleanup()
         return status
     DriverObject.DriverUnload = DriverUnload
     return STATUS_SUCCESS
+
+
+def StartListening(port):
+    """The listener, then its callbacks: changed only after bind (A.2), in one enable call -
+    ACCEPT for the listener, RECEIVE and DISCONNECT for the sockets it accepts (enabling takes
+    any OR of valid flags, and no IRP)."""
+    status = CreateListener(port)
+    if NT_SUCCESS(status):
+        status = WskEventControl(ListenSocket,
+                                 WSK_EVENT_ACCEPT | WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT)
+    return status
+
+
+def CreateListener(port):
+    """WskSocket(WSK_FLAG_LISTEN_SOCKET) and WskBind, both waited for."""
+    global ListenSocket
+    ListenDispatch = WSK_CLIENT_LISTEN_DISPATCH(EchoAcceptEvent)
+    status, ListenSocket = WskSyncCall(
+        ProviderNpi.Dispatch.WskSocket, ProviderNpi.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP,
+        WSK_FLAG_LISTEN_SOCKET, None, ListenDispatch, None, None, None)
+    if NT_SUCCESS(status):
+        status, _ = WskSyncCall(ListenSocket.Dispatch.WskBind, ListenSocket,
+                                SOCKADDR_IN(AF_INET, port, INADDR_ANY), 0)
+    return status
+
+
+def StopAccepting():
+    """No new connection from here on: the IRP completes once no WskAcceptEvent is in flight."""
+    WskDisableEventAndWait(ListenSocket, WSK_EVENT_ACCEPT)
 
 
 def Cleanup():
@@ -263,8 +280,7 @@ def Cleanup():
 
 def DriverUnload(DriverObject):
     global Unloading
-    # No new connection from here on; the IRP completes once no WskAcceptEvent is in flight.
-    WskDisableEventAndWait(ListenSocket, WSK_EVENT_ACCEPT)
+    StopAccepting()
     oldIrql = KIRQL()
     KeAcquireSpinLock(ConnectionsLock, oldIrql)
     Unloading = TRUE

@@ -9,275 +9,32 @@ A static callback can never be disabled, so DriverUnload does not try: closing t
 what stops WskAcceptEvent (close completion is the fence, C.18).
 
 Everything else (accept, echo with WskSend, close when idle, the reference-counted connection
-context, unload) is ``echo_server``'s. Parameters: ``port`` (default 7).
+context, unload) is ``echo_server``'s: this file holds only the two functions that differ.
+Parameters: ``port`` (default 7).
 """
 
-from driver_stubs._wsk_common import SIZEOF_WSK_EVENT_CALLBACK_CONTROL, WskSyncCall
-from mock_wsk.wdk import *  # noqa: F403
-
-# ruff: noqa: F405  (WDK names come from the star import, as from a C header)
-
-ECHO_TAG = "ohcE"
-CONNECTION_SIZE = 64  # sizeof(ECHO_CONNECTION)
-
-Registration = WSK_REGISTRATION()
-ProviderNpi = WSK_PROVIDER_NPI()
-ListenSocket = None
-ConnectionsLock = KSPIN_LOCK("ConnectionsLock")
-Connections = []  # ECHO_CONNECTION contexts not yet freed (guarded by ConnectionsLock)
-Unloading = FALSE
-AllClosed = KEVENT("AllConnectionsClosed")
-
-# Statistics (each update is one statement with no DDI inside: atomic on the simulated machine;
-# a C driver uses InterlockedExchangeAdd).
-accepted = 0
-bytes_received = 0
-bytes_echoed = 0
-echo_sends = 0
-echo_failures = 0
-disconnects = 0
-connections_closed = 0
-listener_closed = 0
+from driver_stubs._wsk_common import SIZEOF_WSK_EVENT_CALLBACK_CONTROL
+from driver_stubs.echo_server import *
 
 
-# ---------------------------------------------------------------------- connections
-#
-# An ECHO_CONNECTION is referenced by its open socket (1) and by each pending echo send (+1);
-# the last dereference frees it. A send may complete after the close did (its completion was
-# already on its way), so neither side alone may free the context.
-
-
-def EchoAcceptEvent(SocketContext, Flags, LocalAddress, RemoteAddress, AcceptSocket,
-                    AcceptSocketContext, AcceptSocketDispatch):
-    global accepted
-    if AcceptSocket is None:
-        return STATUS_REQUEST_NOT_ACCEPTED  # the listener is dead; unload closes it
-    Connection = ExAllocatePool2(POOL_FLAG_NON_PAGED, CONNECTION_SIZE, ECHO_TAG)
-    if Connection is None:
-        return STATUS_REQUEST_NOT_ACCEPTED  # the provider closes the socket
-    Connection.Socket = AcceptSocket
-    Connection.Lock = KSPIN_LOCK("ConnectionLock")
-    KeInitializeSpinLock(Connection.Lock)
-    Connection.References = 1  # the open socket
-    Connection.SendsPending = 0
-    Connection.PeerClosed = FALSE
-    Connection.Closing = FALSE
-    Connection.BytesReceived = 0
-    oldIrql = KIRQL()
-    KeAcquireSpinLock(ConnectionsLock, oldIrql)
-    Connections.append(Connection)
-    KeReleaseSpinLock(ConnectionsLock, oldIrql)
-    AcceptSocketContext.value = Connection
-    AcceptSocketDispatch.value = ConnectionDispatch
-    accepted += 1
-    return STATUS_SUCCESS
-
-
-def EchoReceiveEvent(SocketContext, Flags, DataIndication, BytesIndicated, BytesAccepted):
-    global bytes_received
-    Connection = SocketContext
-    if DataIndication is None:  # the socket is dead: close it as soon as possible (B.11)
-        MarkPeerClosed(Connection)
-        return STATUS_SUCCESS
-    Length = 0
-    Data = DataIndication
-    while Data is not None:
-        Length += Data.Buffer.Length
-        Data = Data.Next
-    Connection.BytesReceived += Length
-    bytes_received += Length
-    if Length:
-        Echo(Connection, Length)
-    BytesAccepted.value = BytesIndicated  # every byte consumed: the chain goes back to WSK
-    return STATUS_SUCCESS
-
-
-def Echo(Connection, Length):
-    """Send ``Length`` bytes back from our own buffer; the completion routine cleans up."""
-    global echo_sends, echo_failures
-    Buffer = ExAllocatePool2(POOL_FLAG_NON_PAGED, Length, ECHO_TAG)
-    if Buffer is None:
-        echo_failures += 1
-        return
-    Mdl = IoAllocateMdl(Buffer, Length, FALSE, FALSE, None)
-    Irp = IoAllocateIrp(1, FALSE)
-    if Mdl is None or Irp is None:
-        if Mdl is not None:
-            IoFreeMdl(Mdl)
-        if Irp is not None:
-            IoFreeIrp(Irp)
-        ExFreePoolWithTag(Buffer, ECHO_TAG)
-        echo_failures += 1
-        return
-    MmBuildMdlForNonPagedPool(Mdl)
-    Irp.Tail.Overlay.DriverContext[0] = Buffer
-    Irp.Tail.Overlay.DriverContext[1] = Mdl
-    IoSetCompletionRoutine(Irp, EchoSendComplete, Connection, TRUE, TRUE, TRUE)
-    oldIrql = KIRQL()
-    KeAcquireSpinLock(Connection.Lock, oldIrql)
-    Connection.References += 1  # released by EchoSendComplete
-    Connection.SendsPending += 1
-    KeReleaseSpinLock(Connection.Lock, oldIrql)
-    echo_sends += 1
-    Socket = Connection.Socket
-    # Pended or not, the completion routine runs: cleanup lives there (CONTRACTS C.17).
-    Socket.Dispatch.WskSend(Socket, WSK_BUF(Mdl, 0, Length), 0, Irp)
-
-
-def EchoSendComplete(DeviceObject, Irp, Context):
-    global bytes_echoed, echo_failures
-    Connection = Context
-    if NT_SUCCESS(Irp.IoStatus.Status):
-        bytes_echoed += Irp.IoStatus.Information
-    else:
-        echo_failures += 1  # cancelled by a close, or the connection was reset
-    IoFreeMdl(Irp.Tail.Overlay.DriverContext[1])
-    ExFreePoolWithTag(Irp.Tail.Overlay.DriverContext[0], ECHO_TAG)
-    IoFreeIrp(Irp)
-    oldIrql = KIRQL()
-    KeAcquireSpinLock(Connection.Lock, oldIrql)
-    Connection.SendsPending -= 1
-    KeReleaseSpinLock(Connection.Lock, oldIrql)
-    CloseIfIdle(Connection)
-    Dereference(Connection)
-    return STATUS_MORE_PROCESSING_REQUIRED
-
-
-def EchoDisconnectEvent(SocketContext, Flags):
-    global disconnects
-    disconnects += 1
-    MarkPeerClosed(SocketContext)
-    return STATUS_SUCCESS
-
-
-def MarkPeerClosed(Connection):
-    oldIrql = KIRQL()
-    KeAcquireSpinLock(Connection.Lock, oldIrql)
-    Connection.PeerClosed = TRUE
-    KeReleaseSpinLock(Connection.Lock, oldIrql)
-    CloseIfIdle(Connection)
-
-
-def CloseIfIdle(Connection):
-    """Close once the peer is gone and every echo has been sent - exactly once."""
-    oldIrql = KIRQL()
-    KeAcquireSpinLock(Connection.Lock, oldIrql)
-    close = Connection.PeerClosed and Connection.SendsPending == 0 and not Connection.Closing
-    if close:
-        Connection.Closing = TRUE
-    KeReleaseSpinLock(Connection.Lock, oldIrql)
-    if close:
-        CloseConnection(Connection)
-
-
-def CloseConnection(Connection):
-    """WskCloseSocket with an IRP; its completion drops the socket's reference."""
-    Irp = IoAllocateIrp(1, FALSE)
-    IoSetCompletionRoutine(Irp, CloseComplete, Connection, TRUE, TRUE, TRUE)
-    Socket = Connection.Socket
-    Socket.Dispatch.WskCloseSocket(Socket, Irp)
-
-
-def CloseComplete(DeviceObject, Irp, Context):
-    global connections_closed
-    IoFreeIrp(Irp)
-    connections_closed += 1
-    Dereference(Context)  # no callback for this socket runs any more (C.18)
-    return STATUS_MORE_PROCESSING_REQUIRED
-
-
-def Dereference(Connection):
-    oldIrql = KIRQL()
-    KeAcquireSpinLock(Connection.Lock, oldIrql)
-    Connection.References -= 1
-    last_reference = Connection.References == 0
-    KeReleaseSpinLock(Connection.Lock, oldIrql)
-    if not last_reference:
-        return
-    KeAcquireSpinLock(ConnectionsLock, oldIrql)
-    Connections.remove(Connection)
-    all_gone = Unloading and not Connections
-    KeReleaseSpinLock(ConnectionsLock, oldIrql)
-    ExFreePoolWithTag(Connection, ECHO_TAG)
-    if all_gone:
-        KeSetEvent(AllClosed, IO_NO_INCREMENT, FALSE)
-
-
-ListenDispatch = WSK_CLIENT_LISTEN_DISPATCH(EchoAcceptEvent)
-ConnectionDispatch = WSK_CLIENT_CONNECTION_DISPATCH(EchoReceiveEvent, EchoDisconnectEvent)
-
-
-# ---------------------------------------------------------------------- load / unload
-
-
-def DriverEntry(DriverObject, RegistryPath):
-    global ListenSocket
-    port = RegistryPath.Parameters.get("port", 7)
-    KeInitializeSpinLock(ConnectionsLock)
-    KeInitializeEvent(AllClosed, NotificationEvent, FALSE)
-    status = WskRegister(WSK_CLIENT_NPI(None, WSK_CLIENT_DISPATCH()), Registration)
-    if not NT_SUCCESS(status):
-        return status
-    status = WskCaptureProviderNPI(Registration, WSK_INFINITE_WAIT, ProviderNpi)
-    if not NT_SUCCESS(status):
-        WskDeregister(Registration)
-        return status
-    Provider = ProviderNpi.Dispatch
-    # Static callbacks: only before the client's first socket (A.7). No IRP: it answers at once.
+def StartListening(port):
+    """Static callbacks: only before the client's first socket (A.7). No IRP: it answers at
+    once. Then the listener, whose callbacks are on from its creation."""
     control = WSK_EVENT_CALLBACK_CONTROL()
     control.NpiId = NPI_WSK_INTERFACE_ID
     control.EventMask = WSK_EVENT_ACCEPT | WSK_EVENT_RECEIVE | WSK_EVENT_DISCONNECT
-    status = Provider.WskControlClient(ProviderNpi.Client, WSK_SET_STATIC_EVENT_CALLBACKS,
-                                       SIZEOF_WSK_EVENT_CALLBACK_CONTROL, control, 0, None, None,
-                                       None)
-    if not NT_SUCCESS(status):
-        Cleanup()
-        return status
-    status, ListenSocket = WskSyncCall(
-        Provider.WskSocket, ProviderNpi.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP,
-        WSK_FLAG_LISTEN_SOCKET, None, ListenDispatch, None, None, None)
+    status = ProviderNpi.Dispatch.WskControlClient(
+        ProviderNpi.Client, WSK_SET_STATIC_EVENT_CALLBACKS, SIZEOF_WSK_EVENT_CALLBACK_CONTROL,
+        control, 0, None, None, None)
     if NT_SUCCESS(status):
-        status, _ = WskSyncCall(ListenSocket.Dispatch.WskBind, ListenSocket,
-                                SOCKADDR_IN(AF_INET, port, INADDR_ANY), 0)
-    if not NT_SUCCESS(status):
-        Cleanup()
-        return status
-    DriverObject.DriverUnload = DriverUnload
-    return STATUS_SUCCESS
+        status = CreateListener(port)
+    return status
 
 
-def Cleanup():
+def StopAccepting():
+    """Static WSK_EVENT_ACCEPT cannot be disabled: closing the listener stops new connections
+    (its close completes once no WskAcceptEvent is in flight)."""
     global ListenSocket, listener_closed
-    if ListenSocket is not None:
-        WskSyncCall(ListenSocket.Dispatch.WskCloseSocket, ListenSocket)
-        ListenSocket = None
-        listener_closed = 1
-    WskReleaseProviderNPI(Registration)
-    WskDeregister(Registration)
-
-
-def DriverUnload(DriverObject):
-    global ListenSocket, Unloading, listener_closed
-    # Static WSK_EVENT_ACCEPT cannot be disabled: closing the listener stops new connections
-    # (its close completes once no WskAcceptEvent is in flight).
     WskSyncCall(ListenSocket.Dispatch.WskCloseSocket, ListenSocket)
     ListenSocket = None
     listener_closed = 1
-    oldIrql = KIRQL()
-    KeAcquireSpinLock(ConnectionsLock, oldIrql)
-    Unloading = TRUE
-    closing = []
-    for Connection in Connections:
-        connectionIrql = KIRQL()
-        KeAcquireSpinLock(Connection.Lock, connectionIrql)  # lock order: list, then connection
-        if not Connection.Closing:
-            Connection.Closing = TRUE
-            closing.append(Connection)
-        KeReleaseSpinLock(Connection.Lock, connectionIrql)
-    wait = bool(Connections)
-    KeReleaseSpinLock(ConnectionsLock, oldIrql)
-    for Connection in closing:
-        CloseConnection(Connection)  # pending echo sends are cancelled; their routines clean up
-    if wait:
-        KeWaitForSingleObject(AllClosed, Executive, KernelMode, FALSE, None)
-    Cleanup()

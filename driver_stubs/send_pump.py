@@ -31,6 +31,7 @@ forced_closed_failures, isb_events, isb_last, isb_min_seen, isb_max_seen, outsta
 refused_status (the last failure's status), closed_dead, nodelay_refused.
 """
 
+from driver_stubs._wsk_common import WskSyncCall
 from mock_wsk.abi import pointer_size as _pointer_size
 from mock_wsk.abi import sizeof as _abi_sizeof
 from mock_wsk.machine import active_machine as _active_machine
@@ -89,20 +90,23 @@ class SEND_CONTEXT:
 
 def WskSendBacklogEvent(SocketContext, IdealBacklogSize):
     """Any IRQL <= DISPATCH_LEVEL: remember the new ISB, top up; never wait (B.9, B.10)."""
-    global Isb, isb_events, isb_last, isb_min_seen, isb_max_seen
+    global Isb
     oldIrql = KIRQL()
     KeAcquireSpinLock(Lock, oldIrql)
     Isb = IdealBacklogSize
-    isb_events += 1
-    isb_last = IdealBacklogSize
-    isb_min_seen = min(isb_min_seen, IdealBacklogSize) if isb_min_seen else IdealBacklogSize
-    isb_max_seen = max(isb_max_seen, IdealBacklogSize)
+    CountIsbEvent(IdealBacklogSize)
     KeReleaseSpinLock(Lock, oldIrql.value)
     Pump()
     return STATUS_SUCCESS
 
 
-Dispatch = WSK_CLIENT_CONNECTION_DISPATCH(None, None, WskSendBacklogEvent)
+def CountIsbEvent(IdealBacklogSize):
+    """The ISB counters (under Lock)."""
+    global isb_events, isb_last, isb_min_seen, isb_max_seen
+    isb_events += 1
+    isb_last = IdealBacklogSize
+    isb_min_seen = min(isb_min_seen, IdealBacklogSize) if isb_min_seen else IdealBacklogSize
+    isb_max_seen = max(isb_max_seen, IdealBacklogSize)
 
 
 # ---------------------------------------------------------------------- the pump
@@ -191,26 +195,7 @@ def StopDpcRoutine(Dpc, DeferredContext, SystemArgument1, SystemArgument2):
         KeSetEvent(Drained, IO_NO_INCREMENT, FALSE)
 
 
-# ---------------------------------------------------------------------- synchronous helpers
-
-
-def SyncComplete(DeviceObject, Irp, Context):
-    KeSetEvent(Context, IO_NO_INCREMENT, FALSE)
-    return STATUS_MORE_PROCESSING_REQUIRED
-
-
-def CallAndWait(call, *args):
-    """PASSIVE_LEVEL only: ``call(*args, Irp)`` and wait; (status, IoStatus.Information)."""
-    event = KEVENT("PumpSync")
-    KeInitializeEvent(event, NotificationEvent, FALSE)
-    irp = IoAllocateIrp(1, FALSE)
-    IoSetCompletionRoutine(irp, SyncComplete, event, TRUE, TRUE, TRUE)
-    status = call(*args, irp)
-    if status == STATUS_PENDING:
-        KeWaitForSingleObject(event, Executive, KernelMode, FALSE, None)
-    result = (irp.IoStatus.Status, irp.IoStatus.Information)
-    IoFreeIrp(irp)
-    return result
+# ---------------------------------------------------------------------- pre-built sends
 
 
 def BuildSends(count):
@@ -264,7 +249,8 @@ def DriverEntry(DriverObject, RegistryPath):
         WskDeregister(Registration)
         return status
     remote = SOCKADDR_IN(AF_INET, params.get("port", 7000), params.get("address", "10.0.0.2"))
-    status, sock = CallAndWait(ProviderNpi.Dispatch.WskSocketConnect, ProviderNpi.Client,
+    Dispatch = WSK_CLIENT_CONNECTION_DISPATCH(None, None, WskSendBacklogEvent)
+    status, sock = WskSyncCall(ProviderNpi.Dispatch.WskSocketConnect, ProviderNpi.Client,
                                SOCK_STREAM, IPPROTO_TCP, SOCKADDR_IN(AF_INET, 0, 0), remote, 0,
                                None, Dispatch, None, None, None)
     connect_status = status
@@ -276,7 +262,7 @@ def DriverEntry(DriverObject, RegistryPath):
                                      sizeof("WSK_EVENT_CALLBACK_CONTROL"), control, 0, None,
                                      None, None)
     isb = SIZE_T()
-    status, _ = CallAndWait(Socket.Dispatch.WskControlSocket, Socket, WskIoctl,
+    status, _ = WskSyncCall(Socket.Dispatch.WskControlSocket, Socket, WskIoctl,
                             SIO_WSK_QUERY_IDEAL_SEND_BACKLOG, 0, 0, None, sizeof("SIZE_T"),
                             isb, None)
     oldIrql = KIRQL()

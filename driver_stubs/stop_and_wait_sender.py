@@ -15,6 +15,7 @@ Parameters: ``send_size`` (64 KiB), ``stop_ms`` (0 = until unload), ``port`` (70
 ``address`` (10.0.0.2). Counters: sends_completed, bytes_completed, send_failures.
 """
 
+from driver_stubs._wsk_common import WskEventControl
 from mock_wsk.wdk import *  # noqa: F403
 
 TAG = b"SnW "
@@ -22,6 +23,8 @@ TAG = b"SnW "
 Registration = WSK_REGISTRATION()
 ProviderNpi = WSK_PROVIDER_NPI()
 Socket = None
+Dispatch = None  # WSK_CLIENT_CONNECTION_DISPATCH: no event callbacks, the ISB is never read
+Events = 0  # the WSK_EVENT_* flags enabled once connected
 SendDone = KEVENT("SendDone")
 Thread = None
 Stopping = False
@@ -89,12 +92,14 @@ def DriverEntry(DriverObject, RegistryPath):
     remote = SOCKADDR_IN(AF_INET, params.get("port", 7000), params.get("address", "10.0.0.2"))
     status, sock = CallAndWait(irp, ProviderNpi.Dispatch.WskSocketConnect, ProviderNpi.Client,
                                SOCK_STREAM, IPPROTO_TCP, SOCKADDR_IN(AF_INET, 0, 0), remote, 0,
-                               None, None, None, None, None)
+                               None, Dispatch, None, None, None)
     IoFreeIrp(irp)
     connect_status = status
     if not NT_SUCCESS(status):
         return STATUS_SUCCESS
     Socket = sock
+    if Events:
+        WskEventControl(Socket, Events)
     stop_ms = params.get("stop_ms", 0)
     StopAt = KeQueryInterruptTime() + stop_ms * 10_000 if stop_ms else 0  # 100 ns units
     handle = HANDLE()

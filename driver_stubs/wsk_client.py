@@ -27,7 +27,12 @@ Parameters: ``server_address`` (default 10.0.0.2), ``server_port`` (default 7000
 ``wait_for_data_ms`` (default 0: unload does not wait).
 """
 
-from driver_stubs._wsk_common import WskEventControl, WskSyncCall
+from driver_stubs._wsk_common import (
+    WskDataIndicationLength,
+    WskDisableEventAndWait,
+    WskEventControl,
+    WskSyncCall,
+)
 from mock_wsk.wdk import *  # noqa: F403
 
 # ruff: noqa: F405  (WDK names come from the star import, as from a C header)
@@ -54,23 +59,22 @@ context_freed = 0
 
 def ClientReceiveEvent(SocketContext, Flags, DataIndication, BytesIndicated, BytesAccepted):
     global receive_calls
-    Ctx = SocketContext
     receive_calls += 1
     if DataIndication is None:
         return STATUS_SUCCESS  # dead socket: unload closes it
-    Length = 0
-    Data = DataIndication
-    while Data is not None:
-        Length += Data.Buffer.Length
-        Data = Data.Next
+    CountReceived(SocketContext, WskDataIndicationLength(DataIndication))
+    BytesAccepted.value = BytesIndicated
+    return STATUS_SUCCESS
+
+
+def CountReceived(Ctx, Length):
+    """Add one indication to the socket context (any IRQL <= DISPATCH_LEVEL)."""
     KeSetEvent(DataSeen, IO_NO_INCREMENT, FALSE)  # setting an event is fine in a callback
     oldIrql = KIRQL()
     KeAcquireSpinLock(StatsLock, oldIrql)
     Ctx.BytesReceived += Length
     Ctx.Indications += 1
     KeReleaseSpinLock(StatsLock, oldIrql)
-    BytesAccepted.value = BytesIndicated
-    return STATUS_SUCCESS
 
 
 def ClientDisconnectEvent(SocketContext, Flags):
@@ -82,9 +86,6 @@ def ClientDisconnectEvent(SocketContext, Flags):
     KeReleaseSpinLock(StatsLock, oldIrql)
     peer_closed += 1
     return STATUS_SUCCESS
-
-
-ConnectionDispatch = WSK_CLIENT_CONNECTION_DISPATCH(ClientReceiveEvent, ClientDisconnectEvent)
 
 
 def SendGreeting(Length):
@@ -129,6 +130,7 @@ def DriverEntry(DriverObject, RegistryPath):
     Context.BytesReceived = 0
     Context.Indications = 0
     Context.PeerClosed = FALSE
+    ConnectionDispatch = WSK_CLIENT_CONNECTION_DISPATCH(ClientReceiveEvent, ClientDisconnectEvent)
     status, Socket = WskSyncCall(
         ProviderNpi.Dispatch.WskSocket, ProviderNpi.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP,
         WSK_FLAG_CONNECTION_SOCKET, Context, ConnectionDispatch, None, None, None)
@@ -149,42 +151,34 @@ def DriverEntry(DriverObject, RegistryPath):
     return STATUS_SUCCESS
 
 
-def DisableDone(DeviceObject, Irp, Context):
-    KeSetEvent(Context, IO_NO_INCREMENT, FALSE)
-    return STATUS_MORE_PROCESSING_REQUIRED
-
-
 def DisableEvent(Event):
     """Disable one event (A.4: one flag per call). With an IRP, wait for it to complete."""
     global disable_statuses_pending
-    if not DisableWithIrp:
+    if DisableWithIrp:
+        status = WskDisableEventAndWait(Socket, Event)  # PENDING: a callback was in flight
+    else:
+        # EVENT_PENDING: a call is still in flight, disabled once it returns. Nothing is freed
+        # here; the close below waits for that call.
         status = WskEventControl(Socket, Event | WSK_EVENT_DISABLE)
-        if status == STATUS_EVENT_PENDING:
-            # A call is still in flight: it is disabled once it returns. Nothing is freed here;
-            # the close below waits for that call.
-            disable_statuses_pending += 1
-        return
-    Done = KEVENT("DisableDone")
-    KeInitializeEvent(Done, NotificationEvent, FALSE)
-    Irp = IoAllocateIrp(1, FALSE)
-    IoSetCompletionRoutine(Irp, DisableDone, Done, TRUE, TRUE, TRUE)
-    status = WskEventControl(Socket, Event | WSK_EVENT_DISABLE, Irp)
-    if status == STATUS_PENDING:
+    if status in (STATUS_PENDING, STATUS_EVENT_PENDING):
         disable_statuses_pending += 1
-    KeWaitForSingleObject(Done, Executive, KernelMode, FALSE, None)
-    IoFreeIrp(Irp)
+
+
+def FreeContext():
+    global Context, bytes_received, context_freed
+    if Context is not None:
+        bytes_received = Context.BytesReceived
+        ExFreePoolWithTag(Context, CLIENT_TAG)
+        Context = None
+        context_freed = 1
 
 
 def Cleanup():
-    global Socket, Context, bytes_received, context_freed
+    global Socket
     if Socket is not None:
         WskSyncCall(Socket.Dispatch.WskCloseSocket, Socket)  # waits for the close completion
         Socket = None
-    if Context is not None:
-        bytes_received = Context.BytesReceived
-        ExFreePoolWithTag(Context, CLIENT_TAG)  # after close completed: no callback can run
-        Context = None
-        context_freed = 1
+    FreeContext()  # after close completed: no callback can run (C.18)
     WskReleaseProviderNPI(Registration)
     WskDeregister(Registration)
 

@@ -115,25 +115,144 @@ def _leading_star_imports(tree: ast.Module) -> list[str]:
     return found
 
 
+class IncludeError(ImportError):
+    """A ``from driver_stubs.<name> import *`` that cannot be honoured: the stub it names does
+    not exist, or the includes form a cycle. ``path`` and ``lineno`` locate the include line."""
+
+    def __init__(self, message: str, path: str, lineno: int) -> None:
+        super().__init__(f"{path}:{lineno}: {message}")
+        self.path = path
+        self.lineno = lineno
+
+
+# A stub may start from another one: ``from driver_stubs.wsk_client import *`` (or
+# ``driver_stubs.zoo.<name>``) executes that stub's code into the *same* fresh namespace - not
+# a real import, which would share its module globals between runs - and then the stub's own
+# code, which redefines what differs. Compiled images are cached by path and modification time.
+_INCLUDE_PACKAGE = "driver_stubs"
+_included_images: dict[tuple[str, int], DriverImage] = {}
+
+
+def _include_target(node: ast.stmt) -> str | None:
+    """``wsk_client`` or ``zoo/x`` for a ``from driver_stubs.<...> import *`` statement."""
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module is not None and \
+            [a.name for a in node.names] == ["*"]:
+        parts = node.module.split(".")
+        if parts[0] == _INCLUDE_PACKAGE and len(parts) in (2, 3):
+            return "/".join(parts[1:])
+    return None
+
+
+def _include_roots(including: Path) -> list[Path]:
+    """Where ``driver_stubs.<...>`` is looked for: the ``driver_stubs`` folder the including
+    file lives in (if any), then the shipped package."""
+    roots = [parent for parent in including.parents if parent.name == _INCLUDE_PACKAGE][:1]
+    import importlib.util
+
+    spec = importlib.util.find_spec(_INCLUDE_PACKAGE)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if Path(location).resolve() not in roots:
+            roots.append(Path(location).resolve())
+    return roots
+
+
+def _binds_none_of(statements: Sequence[ast.stmt], star_modules: Sequence[str]) -> bool:
+    """Whether ``statements`` (what precedes an include) leave every name of ``star_modules``
+    unbound: then binding those names first, with the including stub's, is equivalent."""
+    for node in statements:
+        if isinstance(node, ast.Pass | ast.Expr) or _include_target(node) is not None:
+            continue  # the docstring, a pre-bound star import (now ``pass``), an include
+        if not isinstance(node, ast.Import | ast.ImportFrom) or \
+                any(a.name == "*" for a in node.names):
+            return False
+        for alias in node.names:
+            bound = alias.asname or alias.name.split(".")[0]
+            if any(bound in _star_namespace(module) for module in star_modules):
+                return False
+    return True
+
+
+def _resolve_include(target: str, including: Path, lineno: int) -> Path:
+    candidates = [root / f"{target}.py" for root in _include_roots(including)]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    module = f"{_INCLUDE_PACKAGE}.{target.replace('/', '.')}"
+    raise IncludeError(f"no driver stub {module!r} to include (looked for "
+                       + ", ".join(str(c) for c in candidates) + ")", str(including), lineno)
+
+
 class DriverImage:
-    """A driver stub's compiled code; :meth:`instantiate` gives a fresh set of globals."""
+    """A driver stub's compiled code; :meth:`instantiate` gives a fresh set of globals.
+
+    A stub that includes others (``from driver_stubs.<name> import *``) runs as a sequence of
+    steps: its own code up to the include, the included image's steps, its code after it, ...
+    all in one namespace, so a function the including stub defines replaces the included one.
+    """
 
     def __init__(self, name: str, path: str, code: types.CodeType,
-                 prebound: Sequence[str] = ()) -> None:
+                 prebound: Sequence[str] = (),
+                 steps: Sequence[types.CodeType | tuple[DriverImage, bool]] | None = None
+                 ) -> None:
         self.name = name
         self.path = path
         self._code = code
         self._prebound = tuple(prebound)
+        # None: no include, ``code`` is the whole stub. Otherwise code segments and
+        # (included image, whether its star imports must be bound at that point).
+        self._steps = tuple(steps) if steps is not None else None
 
     @classmethod
-    def from_file(cls, path: str | Path, name: str | None = None) -> DriverImage:
+    def from_file(cls, path: str | Path, name: str | None = None,
+                  _including: tuple[str, ...] = ()) -> DriverImage:
         path = Path(path)
         source = path.read_text(encoding="utf-8")
         filename = str(path.resolve())
         tree = ast.parse(source, filename, "exec")  # a SyntaxError here is the stub's, located
         prebound = _leading_star_imports(tree)
         code = compile(tree, filename, "exec")
-        return cls(name or path.stem, str(path), code, prebound)
+        includes = [(i, n) for i, n in enumerate(tree.body) if _include_target(n) is not None]
+        if not includes:
+            return cls(name or path.stem, str(path), code, prebound)
+        steps: list[types.CodeType | tuple[DriverImage, bool]] = []
+        start = 0
+        for index, node in includes:
+            target = _include_target(node)
+            assert target is not None
+            included_path = _resolve_include(target, path, node.lineno)
+            chain = (*_including, f"{filename}:{node.lineno}")
+            if str(included_path) in (c.rsplit(":", 1)[0] for c in chain):
+                raise IncludeError("include cycle: " + " -> ".join(chain) + f" -> {included_path}",
+                                   str(path), node.lineno)
+            included = _included_image(included_path, chain)
+            if index > start:
+                steps.append(compile(ast.Module(tree.body[start:index], []), filename, "exec"))
+            # Only a docstring, pre-bound star imports, includes and imports of other names
+            # before it: the included stub's pre-bound names can be bound up front.
+            leading = _binds_none_of(tree.body[:index], included._prebound)
+            if leading:
+                prebound += [m for m in included._prebound if m not in prebound]
+            steps.append((included, not leading))
+            start = index + 1
+        if start < len(tree.body):
+            steps.append(compile(ast.Module(tree.body[start:], []), filename, "exec"))
+        return cls(name or path.stem, str(path), code, prebound, steps)
+
+    def _run(self, namespace: dict[str, Any]) -> None:
+        if self._steps is None:
+            exec(self._code, namespace)  # the stub's own code, loaded like a driver image
+            return
+        for step in self._steps:
+            if isinstance(step, types.CodeType):
+                exec(step, namespace)
+                continue
+            included, bind_stars = step
+            if bind_stars:  # an include after the stub's own code: bound where it stands
+                for star in included._prebound:
+                    namespace.update(_star_namespace(star))
+            doc = namespace.get("__doc__")
+            included._run(namespace)
+            namespace["__doc__"] = doc  # the including stub's docstring, not the included one's
 
     def instantiate(self) -> types.ModuleType:
         module = types.ModuleType(f"driver_stub_{self.name}")
@@ -147,13 +266,22 @@ class DriverImage:
             for star in self._prebound:
                 namespace.update(_star_namespace(star))
             namespace.update(own)
-        exec(self._code, namespace)  # the stub's own code, loaded like a driver image
+        self._run(namespace)
         # A user-mode application stub defines main(argv) instead (mock_wsk.winsock.process).
         if not callable(getattr(module, "DriverEntry", None)) and \
                 not callable(getattr(module, "main", None)):
             raise ImportError(f"{self.path}: a driver stub must define DriverEntry(DriverObject, "
                               "RegistryPath) (or, for a user-mode application, main(argv))")
         return module
+
+
+def _included_image(path: Path, chain: tuple[str, ...]) -> DriverImage:
+    """An included stub's image, compiled once per modification of the file."""
+    key = (str(path), path.stat().st_mtime_ns)
+    image = _included_images.get(key)
+    if image is None:
+        image = _included_images[key] = DriverImage.from_file(path, _including=chain)
+    return image
 
 
 class LoadedDriver:
