@@ -189,8 +189,14 @@ class IRP:
         overlay = self.Tail.Overlay
         overlay.DriverContext[:] = (None, None, None, None)
         overlay.Thread = overlay.ListEntry = None
+        # IO_STACK_LOCATION.clear, inlined: this runs once per request (IoReuseIrp).
         for location in self.stack:
-            location.clear()
+            location.MajorFunction = location.MinorFunction = location.Flags = 0
+            location.Control = 0
+            if location.Parameters.__dict__:
+                location.Parameters = SimpleNamespace()
+            location.DeviceObject = location.FileObject = None
+            location.CompletionRoutine = location.Context = None
         self.state = ALLOCATED
         self.owner = ""
         self._holder = ""  # "provider" or "dispatch" while pending
@@ -358,14 +364,16 @@ def _no_stack_location(m: Machine, irp: IRP, ddi: str) -> None:
 def IoSetCompletionRoutine(Irp: IRP, CompletionRoutine: CompletionRoutine | None, Context: Any,
                            InvokeOnSuccess: bool, InvokeOnError: bool,
                            InvokeOnCancel: bool) -> None:
-    m = _machine.active_machine()
+    m = _machine.active or _machine.active_machine()
     m.preemption_point()
-    if not _alive(m, Irp, "IoSetCompletionRoutine"):
+    # A live IRP's class is exactly IRP (a freed one is FreedIRP): _alive's answer, no call.
+    if type(Irp) is not IRP and not _alive(m, Irp, "IoSetCompletionRoutine"):
         return
-    following = IoGetNextIrpStackLocation(Irp)
-    if following is None:
+    index = Irp.CurrentLocation - 2  # IoGetNextIrpStackLocation, inlined (0-based)
+    if not 0 <= index < Irp.StackCount:
         _no_stack_location(m, Irp, "IoSetCompletionRoutine")
         return
+    following = Irp.stack[index]
     following.CompletionRoutine = CompletionRoutine
     following.Context = Context
     following.Control = ((SL_INVOKE_ON_SUCCESS if InvokeOnSuccess else 0)
@@ -427,10 +435,12 @@ def IoFreeIrp(Irp: IRP) -> None:
 def IoReuseIrp(Irp: IRP, Iostatus: int) -> None:
     """Reinitialise a completed IRP for another request (stack locations are cleared: set the
     completion routine again)."""
-    m = _machine.active_machine()
+    m = _machine.active or _machine.active_machine()
     m.preemption_point()
-    check_max_irql(m, "IoReuseIrp", DISPATCH_LEVEL)
-    if not _alive(m, Irp, "IoReuseIrp"):
+    ctx = m.current
+    if ctx is not None and ctx.irql > DISPATCH_LEVEL:  # check_max_irql's test, inlined
+        check_max_irql(m, "IoReuseIrp", DISPATCH_LEVEL)
+    if type(Irp) is not IRP and not _alive(m, Irp, "IoReuseIrp"):
         return
     if Irp.state == PENDING:
         m.report("irp.reuse_without_ioreuseirp",
@@ -550,19 +560,35 @@ def _complete(m: Machine, irp: IRP) -> None:
     if m.trace is not None:
         m.emit("irp.complete", irp.serial, irp.IoStatus.Status, irp.IoStatus.Information)
     ran_top = None
-    while irp.CurrentLocation <= irp.StackCount:
-        location = irp.stack[irp.CurrentLocation - 1]
-        irp.PendingReturned = bool(location.Control & SL_PENDING_RETURNED)
-        routine, context, control = location.CompletionRoutine, location.Context, location.Control
-        location.CompletionRoutine = None
-        location.Context = None
+    # Locals for the walk (one location for a driver's own IRP to WSK); CurrentLocation is
+    # written before each routine runs and read back after it, which may move it.
+    stack = irp.stack
+    count = irp.StackCount
+    index = irp.CurrentLocation
+    while index <= count:
+        location = stack[index - 1]
+        control = location.Control
+        pending = irp.PendingReturned = bool(control & SL_PENDING_RETURNED)
+        routine: Any = location.CompletionRoutine  # None or callable; tested just below
+        context = location.Context
+        location.CompletionRoutine = location.Context = None
         location.Control = 0
-        irp.CurrentLocation += 1
-        top = irp.CurrentLocation > irp.StackCount
-        status = irp.IoStatus.Status
-        cancelled = irp.Cancel or status == STATUS_CANCELLED
-        if routine is not None and _should_invoke(control, status, cancelled):
-            device = None if top else irp.stack[irp.CurrentLocation - 1].DeviceObject
+        index += 1
+        irp.CurrentLocation = index
+        top = index > count
+        if routine is None:
+            invoke = False
+        else:
+            status = irp.IoStatus.Status
+            cancelled = irp.Cancel or status == STATUS_CANCELLED
+            if isinstance(status, int):  # _should_invoke, inlined: NT_SUCCESS is "bit 31 clear"
+                invoke = (bool(control & SL_INVOKE_ON_SUCCESS) if not status & 0x80000000
+                          else bool(control & SL_INVOKE_ON_ERROR)) or (
+                              cancelled and bool(control & SL_INVOKE_ON_CANCEL))
+            else:
+                invoke = _should_invoke(control, status, cancelled)
+        if invoke:
+            device = None if top else stack[index - 1].DeviceObject
             result = routine(device, irp, context)
             if result == STATUS_MORE_PROCESSING_REQUIRED:
                 if not top and irp.state == COMPLETED:
@@ -575,8 +601,9 @@ def _complete(m: Machine, irp: IRP) -> None:
                 break
             if irp.state != COMPLETED:
                 return  # freed or reused by the routine: nothing left to walk
-        elif irp.PendingReturned and not top:
-            irp.stack[irp.CurrentLocation - 1].Control |= SL_PENDING_RETURNED
+            index = irp.CurrentLocation
+        elif pending and not top:
+            stack[index - 1].Control |= SL_PENDING_RETURNED
     _finish(m, irp, ran_top)
 
 
@@ -702,6 +729,20 @@ def irp_begin(m: Machine, Irp: IRP, owner: str, advance: bool = True) -> bool:
     ``advance=False`` is for a provider ``dispatch`` reached through IoCallDriver, which already
     moved the stack.
     """
+    if type(Irp) is IRP and Irp.state == ALLOCATED and advance and Irp.CurrentLocation > 1:
+        # The usual request on a fresh or reused IRP: every check below passes; _start inlined.
+        Irp.CurrentLocation -= 1
+        Irp.Cancel = False
+        Irp.PendingReturned = False
+        iosb = Irp.IoStatus
+        iosb.Status = STATUS_SUCCESS
+        iosb.Information = 0
+        Irp.state = PENDING
+        Irp.owner = owner
+        Irp._holder = "provider"
+        if m.trace is not None:
+            m.emit("irp.begin", Irp.serial, owner)
+        return True
     if not isinstance(Irp, IRP):
         raise TypeError(f"irp_begin needs an IRP (handle a NULL Irp before), got {Irp!r}")
     if Irp.state == FREED:
@@ -724,11 +765,15 @@ def irp_complete(m: Machine, Irp: IRP, status: int, information: int = 0,
     """The provider completes ``Irp``: sets IoStatus and PendingReturned (False when the
     request finished before the DDI returned), then runs completion as IoCompleteRequest does.
     Runs in the current context at its IRQL."""
-    if not _completable(m, Irp, "IoCompleteRequest"):
+    # _completable answers True without a report for a live IRP that is not completed.
+    if (type(Irp) is not IRP or Irp.state == COMPLETED) and \
+            not _completable(m, Irp, "IoCompleteRequest"):
         return
-    Irp.IoStatus.Status = status
-    Irp.IoStatus.Information = information
-    current = IoGetCurrentIrpStackLocation(Irp)
+    iosb = Irp.IoStatus
+    iosb.Status = status
+    iosb.Information = information
+    index = Irp.CurrentLocation  # IoGetCurrentIrpStackLocation, inlined
+    current = Irp.stack[index - 1] if 1 <= index <= Irp.StackCount else None
     if current is not None:
         if pending_returned:
             current.Control |= SL_PENDING_RETURNED

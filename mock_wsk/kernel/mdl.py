@@ -412,10 +412,13 @@ class MdlUse:
         self.released = True
         for mdl in self.mdls:
             mdl.in_use -= 1
+        get = object.__getattribute__
         for watch in self.watches:
-            watches = object.__getattribute__(watch.block, "_pool_watches")
-            if watches is not None and watch in watches:
-                watches.remove(watch)
+            # The block's watches are an insertion-ordered dict: O(1) to drop one, however
+            # many requests watch the same block (a ring of sends over one buffer).
+            watches = get(watch.block, "_pool_watches")
+            if watches:
+                watches.pop(watch, None)
             if watch.dirty and not watch.reported:
                 m.report("mdl.changed_while_in_use",
                          f"the {describe_block(watch.block)} changed while {self.owner} used it",
@@ -457,7 +460,7 @@ def _digest(segments: list[tuple[Any, int, int]]) -> int:
     for buffer, start, length in segments:
         if isinstance(buffer, PoolMemory):
             version = object.__getattribute__(buffer, "version")
-            parts.append((0, block_serial(buffer), version, start, length))  # as _fast_single
+            parts.append((0, block_serial(buffer), version, start, length))  # as the fast path
         else:
             crc = zlib.crc32(memoryview(buffer)[start:start + length])
             parts.append((1, crc, start, length))
@@ -509,7 +512,23 @@ def mdl_chain_acquire(m: Machine, Mdl: MDL | None, Offset: int, Length: int,
     """
     if (type(Mdl) is MDL and Mdl.locked and not Mdl.freed and 0 <= Offset
             and 0 < Length <= Mdl.ByteCount - Offset and type(Mdl.StartVa) in _LIVE_BLOCKS):
-        return _fast_single(Mdl, Offset, Length, owner, watch)
+        # The usual WskSend: one valid MDL over a live pool block (the general path below in
+        # a few lines; the digest is the one _digest computes for the same single segment).
+        block: Any = Mdl.StartVa
+        start = Mdl.ByteOffset + Offset
+        Mdl.in_use += 1
+        use = MdlUse(owner, [Mdl], [(block, start, Length)], Length,
+                     hash(((0, block._pool_serial, block.version, start, Length),)) & _MASK64)
+        if watch:
+            # _add_watch, inlined (a live PoolBlock: plain attribute access works).
+            entry = _Watch(use, block, start, start + Length)
+            watches = block._pool_watches
+            if watches is None:
+                block._pool_watches = {entry: None}
+            else:
+                watches[entry] = None
+            use.watches.append(entry)
+        return use
     if Mdl is None:
         if Length == 0:
             return MdlUse(owner, [], [], 0)
@@ -535,24 +554,11 @@ def mdl_chain_acquire(m: Machine, Mdl: MDL | None, Offset: int, Length: int,
 _LIVE_BLOCKS = (PoolBlock, PagedPoolBlock)
 
 
-def _fast_single(mdl: MDL, offset: int, length: int, owner: str, watch: bool) -> MdlUse:
-    """The usual WskSend: one valid MDL over a live pool block (the general path in few calls;
-    the digest is the one _digest computes for the same single segment)."""
-    block: Any = mdl.StartVa
-    start = mdl.ByteOffset + offset
-    mdl.in_use += 1
-    digest = hash(((0, block._pool_serial, block.version, start, length),)) & _MASK64
-    use = MdlUse(owner, [mdl], [(block, start, length)], length, digest)
-    if watch:
-        _add_watch(use, block, start, start + length)
-    return use
-
-
 def _add_watch(use: MdlUse, block: PoolMemory, start: int, end: int) -> None:
     watch = _Watch(use, block, start, end)
     watches = object.__getattribute__(block, "_pool_watches")
     if watches is None:
-        watches = []
+        watches = {}
         object.__setattr__(block, "_pool_watches", watches)
-    watches.append(watch)
+    watches[watch] = None
     use.watches.append(watch)

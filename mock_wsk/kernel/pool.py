@@ -192,7 +192,9 @@ class PoolMemory:
         self._pool_data: bytearray | None = None
         self._pool_serial = serial
         self._pool_site = site
-        self._pool_watches: list[Any] | None = None  # MDL uses watching byte ranges
+        # MDL uses watching byte ranges, in the order they started (a dict used as an ordered
+        # set: a request that ends drops its watch in O(1)).
+        self._pool_watches: dict[Any, None] | None = None
         self._pool_locks = 0  # MmProbeAndLockPages count (a locked paged block is resident)
         self._pool_freed_at: Site | None = None
         self._pool_reported: set[tuple[str, str, int]] | None = None

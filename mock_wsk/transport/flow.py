@@ -516,6 +516,11 @@ class TcpFlow:
         return 0 if self._closed else self._submitted - self._released
 
     @property
+    def outstanding(self) -> int:
+        """``queued + inflight`` in one read: bytes submitted and not yet acknowledged."""
+        return 0 if self._closed else self._submitted - self._acked
+
+    @property
     def acknowledged(self) -> int:
         """Bytes cumulatively acknowledged by the peer."""
         return self._acked

@@ -55,11 +55,12 @@ class _Sampler:
 
     def add(self, t: int, value: float, force: bool = False) -> None:
         points = self.points
-        if points and points[-1][1] == value and not force:
-            return
-        if points and t - self.last_t < self.min_gap and not force:
-            points[-1] = (t, value)  # keep the latest value of a dense burst
-            return
+        if points and not force:
+            if points[-1][1] == value:
+                return
+            if t - self.last_t < self.min_gap:
+                points[-1] = (t, value)  # keep the latest value of a dense burst
+                return
         points.append((t, value))
         self.last_t = t
         if len(points) >= SERIES_CAP:
@@ -107,8 +108,7 @@ class FlowDriver:
     @property
     def outstanding(self) -> int:
         """Bytes submitted and not yet acknowledged (queued at the sender or in flight)."""
-        flow = self.flow
-        return flow.queued + flow.inflight
+        return self.flow.outstanding
 
     @property
     def closed(self) -> bool:
@@ -120,9 +120,15 @@ class FlowDriver:
             self.first_submit_ns = now
             self._capacity_t = now
             self._tp_t = now
-        self.flow.submit(now, send_id, length)
-        self.outstanding_series.add(now, self.outstanding)
-        self._arm()
+        flow = self.flow
+        flow.submit(now, send_id, length)
+        self.outstanding_series.add(now, flow.outstanding)
+        # _arm, inlined (once per send): a send behind others does not move the next event.
+        t = flow.next_event_time()
+        if t is not None and (self._armed is None or t < self._armed):
+            self._generation += 1
+            self._armed = t
+            self.m.call_at(t, self._fire, self._generation)
 
     def set_params(self, **changes: Any) -> None:
         now = self.m.now
@@ -161,13 +167,15 @@ class FlowDriver:
         if generation != self._generation:
             return
         self._armed = None
-        now = self.m.now
-        events = self.flow.advance(now)
+        m = self.m
+        now = m.now
+        flow = self.flow
+        events = flow.advance(now)
         on_complete, on_isb = self.on_complete, self.on_isb
         for event in events:
             if type(event) is SendCompleted:
                 if on_complete is not None:
-                    on_complete(event.send_id, event.length)
+                    on_complete(event[1], event[2])  # send_id, length
             elif type(event) is IsbChanged:
                 self.isb_notifications += 1
                 self.isb_series.add(event.time_ns, event.new)
@@ -175,8 +183,13 @@ class FlowDriver:
                     on_isb(event.old, event.new)
         if events:
             self._sample(now)
-        if not self.flow.closed:
-            self._arm()
+        if not flow.closed:
+            # _arm, inlined (once per wake-up); the owner may have re-armed it meanwhile.
+            t = flow.next_event_time()
+            if t is not None and (self._armed is None or t < self._armed):
+                self._generation += 1
+                self._armed = t
+                m.call_at(t, self._fire, self._generation)
 
     # ------------------------------------------------------------------ observation
 
@@ -193,11 +206,12 @@ class FlowDriver:
         return bits
 
     def _sample(self, now: int) -> None:
-        acked = self.flow.acknowledged
+        flow = self.flow
+        acked = flow.acknowledged
         if acked != self._last_acked:
             self.last_ack_ns = now
             self._last_acked = acked
-        self.outstanding_series.add(now, self.outstanding)
+        self.outstanding_series.add(now, flow.outstanding)
         elapsed = now - self._tp_t
         if elapsed >= self._tp_window:
             bps = (acked - self._tp_acked) * 8_000_000_000 // elapsed

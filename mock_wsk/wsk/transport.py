@@ -108,8 +108,7 @@ class FlowTransport(Transport):
     @property
     def outstanding(self) -> int:
         """Bytes the driver has passed to WskSend and that are not yet acknowledged."""
-        flow = self.flow
-        return flow.queued + flow.inflight
+        return self.flow.outstanding
 
     def submit(self, send_id: int, length: int, on_complete: OnComplete) -> None:
         driver = self.driver
