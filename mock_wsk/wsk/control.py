@@ -174,7 +174,7 @@ def _event_callback(w: Wsk, sock: WSK_SOCKET, Level: int, InputSize: int, InputB
                        f"{OutputBuffer!r}, OutputSizeReturned={OutputSizeReturned!r}", bad)
     npi, mask = parsed
     valid = _valid_events(sock, npi) if npi is not None else None
-    if valid is None:
+    if npi is None or valid is None:
         return _refuse(w, sock, "wsk.event.bad_npi_id",
                        f"NpiId {npi} is neither NPI_WSK_INTERFACE_ID nor a registered "
                        "extension's id", bad)
@@ -346,7 +346,7 @@ def _register_extension(w: Wsk, sock: WSK_SOCKET, control_in: Any,
     npi = getattr(control_in, "NpiId", None)
     if npi not in EXTENSION_EVENTS:
         return int(fidelity.choose("wsk.unknown_extension")), 0
-    sock.extensions[npi] = control_in.ClientDispatch
+    sock.extensions = {**sock.extensions, npi: control_in.ClientDispatch}  # shared until now
     sock.extension_events |= EXTENSION_EVENTS[npi]
     if control_out is not None:
         control_out.ProviderContext = sock

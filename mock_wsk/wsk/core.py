@@ -90,6 +90,10 @@ class Wsk:
         self.next_send_id = 1
         self._dpcs: list[KDPC] = []  # reusable KDPCs for provider work
         self._deliveries: list[Any] = []  # reusable callback-delivery DPCs (dispatch._Delivery)
+        # Reusable DISPATCH_LEVEL WskReceiveEvent deliveries (their routine is preset), and
+        # indications the client gave back by accepting every byte (network.Peer.send).
+        self._receive_dpcs: list[Any] = []
+        self._free_indications: list[Any] = []
         from mock_wsk.wsk.network import Network  # late: network imports this module
 
         self.network = Network(self)

@@ -33,6 +33,7 @@ from mock_wsk.constants import (
 )
 from mock_wsk.kernel import sync
 from mock_wsk.kernel.irp import irp_complete
+from mock_wsk.kernel.types import Out
 from mock_wsk.machine import KDPC, ContextKind
 from mock_wsk.status import (
     STATUS_DATA_NOT_ACCEPTED,
@@ -121,7 +122,9 @@ def _call(dpc: _Delivery, pool: list[_Delivery] | None, sock: WSK_SOCKET, kind: 
     counts[name] = counts.get(name, 0) + 1
     trace = m.trace
     if trace is not None:
-        trace.append((m.now, ctx.cpu.index, ctx.id, "wsk.callback.enter", (name, sock.id)))
+        here = ctx.cpu
+        trace.append((m.now, here.index if here is not None else -1, ctx.id,
+                      "wsk.callback.enter", (name, sock.id)))
     callbacks = ctx.callbacks
     callbacks.append(name)
     try:
@@ -133,10 +136,7 @@ def _call(dpc: _Delivery, pool: list[_Delivery] | None, sock: WSK_SOCKET, kind: 
         trace.append((m.now, cpu.index if cpu is not None else -1, ctx.id, "wsk.callback.return",
                       (name, sock.id, status)))
     if ctx.irql != irql:
-        m.report("wsk.callback.irql",
-                 f"{name} returned at IRQL {ctx.irql}; it was called at IRQL {irql}",
-                 params=(ctx.irql, irql, 0), location=_callback_location(sock, name))
-        ctx.irql = irql  # keep the machine consistent after recording the bug
+        _irql_changed(m, ctx, irql, sock, name)
     done = events.end(flag)
     if done:
         for irp in done:
@@ -147,6 +147,13 @@ def _call(dpc: _Delivery, pool: list[_Delivery] | None, sock: WSK_SOCKET, kind: 
 
 
 _CLOSING = State.CLOSING
+
+
+def _irql_changed(m: Any, ctx: Any, irql: int, sock: WSK_SOCKET, name: str) -> None:
+    m.report("wsk.callback.irql",
+             f"{name} returned at IRQL {ctx.irql}; it was called at IRQL {irql}",
+             params=(ctx.irql, irql, 0), location=_callback_location(sock, name))
+    ctx.irql = irql  # keep the machine consistent after recording the bug
 
 
 def _callback_location(sock: WSK_SOCKET, name: str) -> Any:
@@ -189,17 +196,115 @@ def pump_receive(w: Wsk, sock: WSK_SOCKET) -> None:
     if (sock.rx is not None and not sock.indicating and not sock.paused
             and sock.events.enabled & WSK_EVENT_RECEIVE and not sock.receives):
         sock.indicating = True
-        m = w.m
-        if m._trivial and w.settings.callback_irql != "passive":
-            # deliver(), inlined for the commonest case: one indication per peer send.
-            pool = w._deliveries
-            dpc = pool.pop() if pool else _Delivery(w)
-            dpc.DeferredContext = pool
-            dpc.payload = None
-            dpc.name = "WskReceiveEvent"
-            m.queue_dpc(sock.home_cpu, dpc, sock, RECEIVE)
+        queue_receive(w, sock)
+
+
+def queue_receive(w: Wsk, sock: WSK_SOCKET) -> None:
+    """Queue one WskReceiveEvent delivery of the buffered data (``sock.indicating`` is set)."""
+    m = w.m
+    if m._trivial and w.settings.callback_irql != "passive":
+        # deliver(), specialised for the commonest case (one indication per peer send): a
+        # pooled DPC whose routine is the fused receive delivery below.
+        pool = w._receive_dpcs
+        m.queue_dpc(sock.home_cpu, pool.pop() if pool else _receive_dpc(w), sock)
+    else:
+        deliver(w, sock, RECEIVE, None)
+
+
+def _receive_dpc(w: Wsk) -> _Delivery:
+    dpc = _Delivery(w)
+    dpc.DeferredRoutine = _deliver_receive
+    dpc.DeferredContext = w._receive_dpcs
+    dpc.name = "WskReceiveEvent"
+    return dpc
+
+
+def _deliver_receive(dpc: _Delivery, pool: list[_Delivery], sock: WSK_SOCKET,
+                     _unused: Any) -> None:
+    """A DISPATCH_LEVEL WskReceiveEvent delivery: :func:`_call` and :func:`_invoke_receive`
+    fused for the hot path (one per peer send). Same checks, same order, same trace records;
+    only the common outcome (STATUS_SUCCESS, every byte taken) is handled inline."""
+    pool.append(dpc)  # dequeued already: reusable
+    w = dpc.w
+    events = sock.events
+    if not events.enabled & WSK_EVENT_RECEIVE:
+        counts = w.stats.not_entered
+        counts["WskReceiveEvent"] = counts.get("WskReceiveEvent", 0) + 1
+        sock.indicating = False  # the data stays buffered for WskReceive or a re-enable
+        return
+    # EventRegistry.try_begin, inlined (the flag is enabled).
+    in_flight = events.in_flight
+    if in_flight is None:
+        in_flight = events.in_flight = {}
+    in_flight[WSK_EVENT_RECEIVE] = in_flight.get(WSK_EVENT_RECEIVE, 0) + 1
+    events.total_in_flight += 1
+    m = w.m
+    ctx = m.current
+    assert ctx is not None
+    irql = ctx.irql
+    stats = w.stats
+    counts = stats.callbacks
+    counts["WskReceiveEvent"] = counts.get("WskReceiveEvent", 0) + 1
+    trace = m.trace
+    if trace is not None:
+        here = ctx.cpu
+        trace.append((m.now, here.index if here is not None else -1, ctx.id,
+                      "wsk.callback.enter", ("WskReceiveEvent", sock.id)))
+    callbacks = ctx.callbacks
+    callbacks.append("WskReceiveEvent")
+    try:
+        # _invoke_receive, inlined.
+        callback = sock.client_dispatch.WskReceiveEvent
+        head = sock.rx
+        indicated = sock.rx_bytes
+        stats.bytes_indicated += indicated
+        box = sock.accepted_box
+        if box is None:
+            box = sock.accepted_box = Out(0)
+        box.value = 0
+        status = callback(sock.context, WSK_FLAG_AT_DISPATCH_LEVEL, head, indicated, box)
+        returns = stats.returns
+        key = ("WskReceiveEvent", status)
+        returns[key] = returns.get(key, 0) + 1
+        sock.indicating = False
+        if status == STATUS_SUCCESS and box.value == indicated:
+            sock.rx = sock.rx_tail = None
+            sock.rx_bytes = 0
+            _recycle(w, head)
         else:
-            deliver(w, sock, RECEIVE, None)
+            _receive_outcome(w, sock, head, indicated, status, box.value)
+    finally:
+        callbacks.pop()
+    if trace is not None:
+        cpu = ctx.cpu  # a passive delivery that waited may have moved
+        trace.append((m.now, cpu.index if cpu is not None else -1, ctx.id, "wsk.callback.return",
+                      ("WskReceiveEvent", sock.id, status)))
+    if ctx.irql != irql:
+        _irql_changed(m, ctx, irql, sock, "WskReceiveEvent")
+    # EventRegistry.end, inlined.
+    count = in_flight[WSK_EVENT_RECEIVE] - 1
+    in_flight[WSK_EVENT_RECEIVE] = count
+    events.total_in_flight -= 1
+    if not count and events.pending is not None and WSK_EVENT_RECEIVE in events.pending:
+        for irp in events.pending.pop(WSK_EVENT_RECEIVE):
+            if irp is not None:
+                irp_complete(m, irp, STATUS_SUCCESS, 0, pending_returned=True)
+    if sock.state is _CLOSING and not events.total_in_flight:
+        finish_close(w, sock)
+
+
+_MAX_FREE_INDICATIONS = 64
+
+
+def _recycle(w: Wsk, head: Any) -> None:
+    """The client accepted every byte and returned STATUS_SUCCESS: the indication list is
+    the provider's again (valid only during the call), so its nodes serve the next sends."""
+    free = w._free_indications
+    while head is not None and len(free) < _MAX_FREE_INDICATIONS:
+        node = head
+        head = node.Next
+        node.Next = None
+        free.append(node)
 
 
 def _invoke_receive(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> Any:
@@ -215,19 +320,28 @@ def _invoke_receive(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> Any:
     indicated = sock.rx_bytes
     w.stats.bytes_indicated += indicated
     box = sock.accepted_box
+    if box is None:
+        box = sock.accepted_box = Out(0)
     box.value = 0
     status = callback(sock.context, flags, head, indicated, box)
     returns = w.stats.returns
     key = ("WskReceiveEvent", status)
     returns[key] = returns.get(key, 0) + 1
     sock.indicating = False
+    if status == STATUS_SUCCESS and box.value == indicated:
+        sock.rx = sock.rx_tail = None
+        sock.rx_bytes = 0
+        _recycle(w, head)
+    else:
+        _receive_outcome(w, sock, head, indicated, status, box.value)
+    return status
+
+
+def _receive_outcome(w: Wsk, sock: WSK_SOCKET, head: Any, indicated: int, status: Any,
+                     accepted: Any) -> None:
+    """What WskReceiveEvent's return means, but for the common 'took everything'."""
     if status == STATUS_SUCCESS:
-        accepted = box.value
-        if accepted == indicated:
-            sock.rx = sock.rx_tail = None
-            sock.rx_bytes = 0
-            return status  # everything taken: nothing buffered to indicate next
-        elif isinstance(accepted, int) and 0 <= accepted < indicated:
+        if isinstance(accepted, int) and 0 <= accepted < indicated:
             consume(sock, accepted)
             sock.paused = True  # partial accept: no more indications until WskReceive
         else:
@@ -245,7 +359,6 @@ def _invoke_receive(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> Any:
         sock.paused = True
     if sock.rx is not None and not sock.paused:
         pump_receive(w, sock)  # more data arrived during the call
-    return status
 
 
 def _receive_not_entered(w: Wsk, sock: WSK_SOCKET, payload: Any) -> None:

@@ -41,10 +41,11 @@ class EventRegistry:
         self.enabled = static
         self.static = static
         self.inherited = 0  # listeners only: connection flags applied to sockets they accept
-        self.in_flight: dict[int, int] = {}
+        # Both dicts are created on first use (an idle socket of 10,000 needs neither).
+        self.in_flight: dict[int, int] | None = None
         self.total_in_flight = 0
         # event flag -> tokens of disables waiting for that event's in-flight calls to return
-        self.pending: dict[int, list[Any]] = {}
+        self.pending: dict[int, list[Any]] | None = None
         self.closed = False
 
     # ------------------------------------------------------------------ enabling
@@ -68,14 +69,17 @@ class EventRegistry:
     def disable(self, flag: int, token: Any = NO_TOKEN) -> DisableOutcome:
         """Disable one event. ``token`` (an IRP) completes when the disable does."""
         self.enabled &= ~flag
-        if not self.in_flight.get(flag):
+        if not self.calls_in_flight(flag):
             return DisableOutcome.SUCCESS
-        self.pending.setdefault(flag, []).append(token)
+        pending = self.pending
+        if pending is None:
+            pending = self.pending = {}
+        pending.setdefault(flag, []).append(token)
         return DisableOutcome.EVENT_PENDING if token is NO_TOKEN else DisableOutcome.PENDING
 
     def disable_requested(self, flag: int) -> bool:
         """A disable of ``flag`` was requested and waits for in-flight calls."""
-        return flag in self.pending
+        return self.pending is not None and flag in self.pending
 
     # ------------------------------------------------------------------ calls
 
@@ -84,6 +88,8 @@ class EventRegistry:
         if not self.enabled & flag:
             return False
         in_flight = self.in_flight
+        if in_flight is None:
+            in_flight = self.in_flight = {}
         in_flight[flag] = in_flight.get(flag, 0) + 1
         self.total_in_flight += 1
         return True
@@ -91,15 +97,19 @@ class EventRegistry:
     def end(self, flag: int) -> list[Any]:
         """A call returned. Returns the tokens of the disables that complete now (the last
         in-flight call of that event returned); NO_TOKEN entries stand for EVENT_PENDING ones."""
-        count = self.in_flight[flag] - 1
-        self.in_flight[flag] = count
+        in_flight = self.in_flight
+        assert in_flight is not None, "end() without try_begin()"
+        count = in_flight[flag] - 1
+        in_flight[flag] = count
         self.total_in_flight -= 1
-        if count or flag not in self.pending:
+        pending = self.pending
+        if count or pending is None or flag not in pending:
             return _EMPTY
-        return self.pending.pop(flag)
+        return pending.pop(flag)
 
     def calls_in_flight(self, flag: int) -> int:
-        return self.in_flight.get(flag, 0)
+        in_flight = self.in_flight
+        return in_flight.get(flag, 0) if in_flight is not None else 0
 
     # ------------------------------------------------------------------ close
 
@@ -110,7 +120,7 @@ class EventRegistry:
         self.inherited = 0
 
     def __repr__(self) -> str:
-        busy = {f"{k:#x}": v for k, v in self.in_flight.items() if v}
+        busy = {f"{k:#x}": v for k, v in (self.in_flight or {}).items() if v}
         return (f"<EventRegistry enabled={self.enabled:#x} static={self.static:#x} "
                 f"inherited={self.inherited:#x} in_flight={busy}>")
 

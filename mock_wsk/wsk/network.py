@@ -20,13 +20,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from mock_wsk.constants import WSK_EVENT_ACCEPT, WSK_EVENT_DISCONNECT, WSK_FLAG_ABORTIVE
+from mock_wsk.constants import (
+    WSK_EVENT_ACCEPT,
+    WSK_EVENT_DISCONNECT,
+    WSK_EVENT_RECEIVE,
+    WSK_FLAG_ABORTIVE,
+)
 from mock_wsk.status import (
     STATUS_CONNECTION_RESET,
     STATUS_FILE_FORCED_CLOSED,
 )
 from mock_wsk.verifier import code_location
-from mock_wsk.wsk.dispatch import pump_datagrams, pump_receive
+from mock_wsk.wsk.dispatch import pump_datagrams, pump_receive, queue_receive
+from mock_wsk.wsk.sockets import queue_of
 from mock_wsk.wsk.structs import (
     AF_INET,
     PROVIDER_MDL,
@@ -40,8 +46,30 @@ _DIGEST_MUL = 1_000_003
 _MASK = 0xFFFFFFFFFFFFFFFF
 
 
+def _indication(w: Any, length: int, digest: int) -> WSK_DATA_INDICATION:
+    """One WSK_DATA_INDICATION -> WSK_BUF -> PROVIDER_MDL of ``length`` bytes: a recycled one
+    (dispatch._recycle) when there is one, three allocations otherwise."""
+    free = w._free_indications
+    if free:
+        node = free.pop()
+        buf = node.Buffer
+        buf.Offset = 0
+        buf.Length = length
+        mdl = buf.Mdl
+        mdl.ByteCount = length
+        mdl.ByteOffset = 0
+        mdl.digest = digest
+        return node
+    return WSK_DATA_INDICATION(WSK_BUF(PROVIDER_MDL(length, digest), 0, length))
+
+
 class Peer:
     """A scripted remote endpoint (see the module docstring)."""
+
+    # Slots: a scenario may script 10,000 peers (``link``: per-peer path overrides, if any).
+    __slots__ = ("net", "address", "port", "listen", "name", "sock", "tx_offset",
+                 "segments_sent", "bytes_received", "sends_received", "digest",
+                 "datagrams_received", "log", "link")
 
     def __init__(self, net: Network, address: str, port: int, listen: bool = False,
                  name: str | None = None) -> None:
@@ -57,14 +85,20 @@ class Peer:
         self.sends_received = 0
         self.digest = 0
         self.datagrams_received = 0
-        self.log: list[tuple[int, str]] = []
+        # (time, what) notes; the shared empty tuple until the first one (most peers of a
+        # large scenario never get one).
+        self.log: list[tuple[int, str]] | tuple[()] = ()
+        self.link: dict[str, Any] | None = None
 
     @property
     def sockaddr(self) -> SOCKADDR_IN:
         return SOCKADDR_IN(AF_INET, self.port, self.address)
 
     def _note(self, what: str) -> None:
-        self.log.append((self.net.w.m.now, what))
+        log = self.log
+        if not isinstance(log, list):
+            log = self.log = []
+        log.append((self.net.w.m.now, what))
 
     # ------------------------------------------------------------------ scripted actions
 
@@ -78,13 +112,13 @@ class Peer:
         if sock is None or sock.aborted or sock.dead:
             self._note(f"send {nbytes} dropped: not connected")
             return
+        w = self.net.w
         # Hot path (one indication per peer send): lengths and digests only, no log entry;
         # the one-segment case is _segment inlined.
         if segments == 1 or nbytes <= 1:
             offset = self.tx_offset
             self.tx_offset = offset + nbytes
-            node = WSK_DATA_INDICATION(WSK_BUF(
-                PROVIDER_MDL(nbytes, (offset * _DIGEST_MUL + nbytes) & _MASK), 0, nbytes))
+            node = _indication(w, nbytes, (offset * _DIGEST_MUL + nbytes) & _MASK)
             tail = sock.rx_tail
             if tail is None:
                 sock.rx = node
@@ -98,13 +132,18 @@ class Peer:
             for index in range(segments):
                 self._segment(sock, base + 1 if index < extra else base)
         self.segments_sent += segments
-        pump_receive(self.net.w, sock)
+        if (not sock.indicating and not sock.paused and sock.events.enabled & WSK_EVENT_RECEIVE
+                and not sock.receives):
+            # pump_receive(), inlined for the common case: nothing posted, nothing indicating.
+            sock.indicating = True
+            queue_receive(w, sock)
+        else:
+            pump_receive(w, sock)
 
     def _segment(self, sock: Any, length: int) -> None:
         offset = self.tx_offset
         self.tx_offset = offset + length
-        node = WSK_DATA_INDICATION(
-            WSK_BUF(PROVIDER_MDL(length, (offset * _DIGEST_MUL + length) & _MASK), 0, length))
+        node = _indication(self.net.w, length, (offset * _DIGEST_MUL + length) & _MASK)
         tail = sock.rx_tail
         if tail is None:
             sock.rx = node
@@ -121,7 +160,7 @@ class Peer:
             return
         digest = (self.tx_offset * _DIGEST_MUL + nbytes) & _MASK
         self.tx_offset += nbytes
-        sock.dgrams.append(WSK_DATAGRAM_INDICATION(
+        queue_of(sock, "dgrams").append(WSK_DATAGRAM_INDICATION(
             WSK_BUF(PROVIDER_MDL(nbytes, digest), 0, nbytes), self.sockaddr))
         self._note(f"datagram {nbytes} bytes to port {to_port}")
         pump_datagrams(self.net.w, sock)

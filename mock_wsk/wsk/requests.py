@@ -18,8 +18,9 @@ from typing import Any
 from mock_wsk import fidelity
 from mock_wsk import machine as _machine
 from mock_wsk.constants import WSK_FLAG_ABORTIVE, WSK_FLAG_NODELAY, WSK_FLAG_WAITALL
-from mock_wsk.kernel.irp import irp_complete, irp_set_cancel_handler
+from mock_wsk.kernel.irp import irp_begin, irp_complete, irp_set_cancel_handler
 from mock_wsk.kernel.mdl import mdl_chain_acquire
+from mock_wsk.machine import KDPC
 from mock_wsk.status import (
     NT_SUCCESS,
     STATUS_ADDRESS_ALREADY_EXISTS,
@@ -36,7 +37,7 @@ from mock_wsk.status import (
 from mock_wsk.verifier import stub_location
 from mock_wsk.wsk import rules as _rules  # noqa: F401
 from mock_wsk.wsk.core import Wsk
-from mock_wsk.wsk.sockets import WSK_SOCKET, finish_close, open_socket, signal_dead
+from mock_wsk.wsk.sockets import WSK_SOCKET, finish_close, open_socket, queue_of, signal_dead
 from mock_wsk.wsk.states import (
     Category,
     State,
@@ -51,6 +52,12 @@ from mock_wsk.wsk.states import (
 Body = Callable[..., tuple[int, Any] | None]
 
 
+# Module constants for the hot path (an enum member read through its class costs a lookup).
+_CLOSING = State.CLOSING
+_CONNECTED = State.CONNECTED
+_SEND_CATEGORIES = (Category.CONNECTION, Category.STREAM)
+
+
 def _enter(Socket: Any, ddi: str) -> Wsk | None:
     """Preemption point and the C.18 use-after-close check. None: refuse the call."""
     m = _machine.active_machine()
@@ -58,19 +65,28 @@ def _enter(Socket: Any, ddi: str) -> Wsk | None:
     if not isinstance(Socket, WSK_SOCKET):
         raise TypeError(f"{ddi} needs a WSK_SOCKET (from WskSocket's IRP), got {Socket!r}")
     w = m.subsystem(Wsk)
-    if Socket.state >= State.CLOSING:
-        m.report("wsk.socket.use_after_close",
-                 f"{ddi} on socket #{Socket.id}, which is {Socket.state.name.lower()}",
-                 objects={"socket": Socket.id,
-                          "status_chosen_by": fidelity.cite("wsk.after_close")})
+    if Socket.state >= _CLOSING:
+        _after_close(m, Socket, ddi)
         return None
     return w
+
+
+def _after_close(m: Any, Socket: WSK_SOCKET, ddi: str) -> None:
+    m.report("wsk.socket.use_after_close",
+             f"{ddi} on socket #{Socket.id}, which is {Socket.state.name.lower()}",
+             objects={"socket": Socket.id, "status_chosen_by": fidelity.cite("wsk.after_close")})
 
 
 def _request(Socket: Any, ddi: str, Irp: Any, body: Body, *args: Any) -> int:
     w = _enter(Socket, ddi)
     if w is None:
         return int(fidelity.choose("wsk.after_close"))
+    return _run(w, Socket, ddi, Irp, body, args)
+
+
+def _run(w: Wsk, Socket: WSK_SOCKET, ddi: str, Irp: Any, body: Body,
+         args: tuple[Any, ...]) -> int:
+    """The part of every request after _enter: the IRP, the body, completion."""
     if Irp is None:
         w.m.report("wsk.call.irp_required", f"{ddi} on socket #{Socket.id} without an IRP",
                    objects={"socket": Socket.id,
@@ -114,14 +130,16 @@ def _broken(w: Wsk, sock: WSK_SOCKET) -> tuple[int, Any] | None:
 def _pend(w: Wsk, sock: WSK_SOCKET, irp: Any) -> None:
     """Remember a pending IRP so that IoCancelIrp and WskCloseSocket can cancel it."""
     sock.pend[irp] = None
-
-    def cancel(cancelled: Any) -> None:
-        if sock.pend.pop(cancelled, 0) is None:
-            _forget(sock, cancelled)
-            irp_complete(w.m, cancelled, STATUS_CANCELLED, 0, pending_returned=True)
-
+    cancel = partial(_cancel, w, sock)  # a C partial: cheaper than a closure per request
     if not irp_set_cancel_handler(irp, cancel):
         cancel(irp)
+
+
+def _cancel(w: Wsk, sock: WSK_SOCKET, cancelled: Any) -> None:
+    """IoCancelIrp of a pending request (the provider's cancel handler)."""
+    if sock.pend.pop(cancelled, 0) is None:
+        _forget(sock, cancelled)
+        irp_complete(w.m, cancelled, STATUS_CANCELLED, 0, pending_returned=True)
 
 
 def _forget(sock: WSK_SOCKET, irp: Any) -> None:
@@ -266,7 +284,7 @@ def _accept(w: Wsk, sock: WSK_SOCKET, irp: Any, context: Any, dispatch: Any, loc
         new = sock.backlog.popleft()
         _hand_over(w, new, entry)
         return STATUS_SUCCESS, new
-    sock.accept_irps.append(entry)
+    queue_of(sock, "accept_irps").append(entry)
     _pend(w, sock, irp)
     return None
 
@@ -292,35 +310,65 @@ def offer_to_accept(w: Wsk, listener: WSK_SOCKET, new: WSK_SOCKET) -> None:
             _hand_over(w, new, entry)
             complete_pending(w, listener, entry[0], STATUS_SUCCESS, new)
             return
-    listener.backlog.append(new)
+    queue_of(listener, "backlog").append(new)
 
 
 # ---------------------------------------------------------------------- send / receive
 
 
 def WskSend(Socket: Any, Buffer: Any, Flags: int, Irp: Any) -> int:
-    return _request(Socket, "WskSend", Irp, _send, Buffer, Flags)
+    # _request's steps with the send body called directly: the hot path of every stream.
+    m = _machine.active
+    if m is None or type(Socket) is not WSK_SOCKET:
+        return _request(Socket, "WskSend", Irp, _send, Buffer, Flags)  # raises or reports
+    m.preemption_point()
+    w = m.subsystem(Wsk)
+    if Socket.state >= _CLOSING:
+        _after_close(m, Socket, "WskSend")
+        return int(fidelity.choose("wsk.after_close"))
+    if Irp is None:
+        return _run(w, Socket, "WskSend", Irp, _send, (Buffer, Flags))  # reports, refuses
+    if not irp_begin(m, Irp, "WskSend"):  # w.begin, without the extra call
+        return int(fidelity.choose("wsk.bad_irp"))
+    Socket.calls += 1
+    try:
+        outcome = _send(w, Socket, Irp, Buffer, Flags)
+    finally:
+        Socket.calls -= 1
+    if outcome is None:
+        return STATUS_PENDING
+    status, information = outcome
+    if not NT_SUCCESS(status):
+        return w.fail(Irp, status)
+    return w.finish(Irp, status, information)
 
 
 def _send(w: Wsk, sock: WSK_SOCKET, irp: Any, buf: Any, flags: int) -> None | tuple[int, Any]:
-    broken = _broken(w, sock)
-    if broken:
-        return broken
-    reason = can_send(sock.category, sock.state)
-    if reason:
-        return bad_state(w, sock, reason)
+    if sock.dead or sock.aborted:
+        return _broken(w, sock)
+    if sock.state is not _CONNECTED or sock.category not in _SEND_CATEGORIES:
+        reason = can_send(sock.category, sock.state)
+        if reason:
+            return bad_state(w, sock, reason)
     if flags & WSK_FLAG_NODELAY and not sock.transport.nodelay_supported:
         return STATUS_NOT_SUPPORTED, 0  # C.13: the transport does not support the flag
     if buf is None:
         return STATUS_INVALID_PARAMETER, 0
-    use = mdl_chain_acquire(w.m, buf.Mdl, buf.Offset, buf.Length, "WskSend")
+    length = buf.Length
+    use = mdl_chain_acquire(w.m, buf.Mdl, buf.Offset, length, "WskSend")
     if use is None:
         return STATUS_INVALID_PARAMETER, 0
     send_id = w.next_send_id
     w.next_send_id = send_id + 1
-    sock.sends[send_id] = (irp, use, buf.Length)
-    _pend(w, sock, irp)
-    sock.transport.submit(send_id, buf.Length, sock.acked)
+    sock.sends[send_id] = (irp, use, length)
+    # _pend, inlined.
+    sock.pend[irp] = None
+    cancel = partial(_cancel, w, sock)
+    if irp.Cancel:  # irp_set_cancel_handler refuses: the IRP was cancelled already
+        cancel(irp)
+    else:
+        irp._cancel_handler = cancel
+    sock.transport.submit(send_id, length, sock.acked)
     return None
 
 
@@ -332,8 +380,9 @@ def send_acked(w: Wsk, sock: WSK_SOCKET, send_id: int, length: int) -> None:
     if entry is None:
         return  # cancelled or aborted meanwhile
     irp, use, length = entry
-    if use.watches and use.watches[0].dirty or len(use.watches) > 1 and any(
-            watch.dirty for watch in use.watches):
+    watches = use.watches
+    if watches and (watches[0].dirty or len(watches) > 1 and any(
+            watch.dirty for watch in watches)):
         # The bytes on the wire are not the ones the driver passed: the peer sees corruption
         # (the rule, mdl.changed_while_in_use, was reported when the write or free happened).
         sock.transport.corrupt_sends += 1
@@ -341,7 +390,22 @@ def send_acked(w: Wsk, sock: WSK_SOCKET, send_id: int, length: int) -> None:
     peer = sock.peer
     if peer is not None:
         peer.received(length, use.digest)
-    complete_pending(w, sock, irp, STATUS_SUCCESS, length)
+    # complete_pending, inlined for the one status a send completes with here.
+    if sock.pend.pop(irp, 0) is not None:
+        return  # cancelled meanwhile
+    irp._cancel_handler = None  # irp_set_cancel_handler(irp, None)
+    pool = w._dpcs  # Wsk.run_in_dpc, inlined: a reusable KDPC, one call instead of four
+    dpc = pool.pop() if pool else KDPC()
+    dpc.DeferredRoutine = _send_done
+    dpc.DeferredContext = pool
+    dpc.name = "WskCompleteIrp"
+    w.m.queue_dpc(sock.home_cpu, dpc, irp, length)
+
+
+def _send_done(dpc: KDPC, pool: list[KDPC], irp: Any, length: int) -> None:
+    """The DPC completing an acknowledged send (core._dpc_trampoline + _complete_pended)."""
+    pool.append(dpc)  # already dequeued: reusable from here on
+    irp_complete(_machine.active_machine(), irp, STATUS_SUCCESS, length, pending_returned=True)
 
 
 def WskReceive(Socket: Any, Buffer: Any, Flags: int, Irp: Any) -> int:
@@ -371,7 +435,7 @@ def _receive(w: Wsk, sock: WSK_SOCKET, irp: Any, buf: Any,
         use.release(w.m)
         _resume_indications(w, sock)
         return STATUS_SUCCESS, taken
-    sock.receives.append((irp, use, length, flags))
+    queue_of(sock, "receives").append((irp, use, length, flags))
     _pend(w, sock, irp)
     satisfy_receives(w, sock)
     return None

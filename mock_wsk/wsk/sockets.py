@@ -8,6 +8,8 @@ attribute belongs to the provider.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from mock_wsk import fidelity
@@ -15,6 +17,8 @@ from mock_wsk.kernel.types import Out
 from mock_wsk.wsk.core import Wsk
 from mock_wsk.wsk.events import EventRegistry
 from mock_wsk.wsk.states import CONNECTION_EVENTS, VALID_EVENTS, Category, State
+
+NO_EXTENSIONS: Mapping[Any, Any] = MappingProxyType({})
 
 # Provider dispatch tables by category, filled by mock_wsk.wsk.tables at import.
 PROVIDER_TABLES: dict[Category, Any] = {}
@@ -65,8 +69,10 @@ class WSK_SOCKET:
         self.remote: Any = None
         self.peer: Any = None
         self.transport: Any = None
-        self.backlog: deque[WSK_SOCKET] = deque()
-        self.accept_irps: deque[tuple[Any, ...]] = deque()
+        # The four queues are created on first use (queue_of): four empty deques would cost
+        # ~3 KB a socket, and 10,000 idle connections must fit in 2 KiB each.
+        self.backlog: deque[WSK_SOCKET] = NO_QUEUE  # accepted sockets waiting for WskAccept
+        self.accept_irps: deque[tuple[Any, ...]] = NO_QUEUE  # posted WskAccept requests
         self.stream_listens = False
         self.rx: Any = None  # head of the WSK_DATA_INDICATION chain not yet consumed
         self.rx_tail: Any = None
@@ -74,13 +80,14 @@ class WSK_SOCKET:
         self.indicating = False  # a receive indication is queued or in flight
         self.paused = False  # DATA_NOT_ACCEPTED / partial accept: wait for WskReceive
         self.retained: dict[int, Any] = {}  # id(chain head) -> chain, until WskRelease
-        self.receives: deque[tuple[Any, ...]] = deque()  # posted WskReceive requests
-        self.accepted_box = Out(0)  # BytesAccepted, reused (one indication at a time)
-        self.dgrams: deque[Any] = deque()
+        self.receives: deque[tuple[Any, ...]] = NO_QUEUE  # posted WskReceive requests
+        self.accepted_box: Out | None = None  # BytesAccepted, made at the first indication
+        self.dgrams: deque[Any] = NO_QUEUE
         self.sends: dict[int, tuple[Any, Any, int]] = {}  # send id -> (irp, mdl use, length)
         self.acked: Any = None
         self.pend: dict[Any, None] = {}  # IRPs of requests pending on this socket
-        self.extensions: dict[Any, Any] = {}  # extension NPI id -> client dispatch
+        # extension NPI id -> client dispatch (read-only and shared until the first one)
+        self.extensions: Mapping[Any, Any] = NO_EXTENSIONS
         self.extension_events = 0
         self.dead = False
         self.dead_signalled = False
@@ -96,6 +103,30 @@ class WSK_SOCKET:
 
     def __repr__(self) -> str:
         return f"<WSK_SOCKET #{self.id} {self.category.value} {self.state.name}>"
+
+
+class _NoQueue(tuple[Any, ...]):
+    """The queue of a socket that never needed one: empty, immutable, shared by every socket.
+    Reading, iterating and ``clear()`` work as on a deque; adding goes through
+    :func:`queue_of`, which gives the socket its own deque first."""
+
+    __slots__ = ()
+
+    def clear(self) -> None:
+        pass
+
+
+NO_QUEUE: Any = _NoQueue()
+
+
+def queue_of(sock: WSK_SOCKET, name: str) -> deque[Any]:
+    """``sock``'s deque ``name`` (backlog, accept_irps, receives, dgrams), created on first
+    use: an empty deque costs ~760 bytes, and a socket needs at most one or two of the four."""
+    queue = getattr(sock, name)
+    if queue is NO_QUEUE:
+        queue = deque()
+        setattr(sock, name, queue)
+    return queue
 
 
 def open_socket(w: Wsk, sock: WSK_SOCKET) -> None:
