@@ -67,14 +67,15 @@ KEY_METRICS = (
 
 def key_metrics(metrics: Mapping[str, Any], limit: int = 3) -> list[tuple[str, str]]:
     """Up to ``limit`` (label, formatted value) pairs: per kind, the aggregate metric (fewest
-    dots) matching its most preferred pattern."""
+    dots) matching its most preferred pattern, when it is not zero."""
     out: list[tuple[str, str]] = []
     for label, patterns in KEY_METRICS:
         for pattern in patterns:
             names = [n for n in metrics if fnmatch.fnmatchcase(n, pattern)]
             if names:
                 name = min(names, key=lambda n: (n.count("."), n))
-                out.append((label, _format_metric(label, metrics[name])))
+                if metrics[name]:  # a zero says nothing (no data moved in this scenario)
+                    out.append((label, _format_metric(label, metrics[name])))
                 break
         if len(out) == limit:
             break

@@ -154,7 +154,8 @@ class Run:
             return
         if (s.unload or self.unload_started) and self.driver is not None:
             self.request_unload()
-            m.run(until_ns=m.now + s.unload_timeout_ns)
+            if not self.driver.unloaded:  # a timeline `unload` may already have finished it
+                m.run(until_ns=m.now + s.unload_timeout_ns)
             check_unload_finished(m, self.driver)
 
 
