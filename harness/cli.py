@@ -252,25 +252,6 @@ def _json_line(text: str, key: str) -> int:
     return text.count("\n", 0, index) + 1 if index >= 0 else 1
 
 
-def _checked_replay(decisions: Any, preemptive: bool) -> Any:
-    """A ReplayStrategy that remembers a divergence: the machine turns exceptions raised inside
-    driver contexts into bug checks, so the replay command checks this flag afterwards."""
-    from mock_wsk.scheduling import ReplayDivergence, ReplayStrategy
-
-    class CheckedReplay(ReplayStrategy):
-        divergence: ReplayDivergence | None = None
-
-        def choose(self, kind: str, options: Any) -> int:
-            try:
-                return super().choose(kind, options)
-            except ReplayDivergence as exc:
-                if self.divergence is None:
-                    self.divergence = exc
-                raise
-
-    return CheckedReplay(decisions, preemptive=preemptive)
-
-
 def cmd_replay(args: argparse.Namespace) -> int:
     from harness.render import failure_report, story, verdict_line
 
@@ -279,7 +260,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     scenario_path = args.file
     case, seed = args.case, args.seed
     if args.file.endswith(".json"):
-        from mock_wsk.scheduling import Decision
+        from mock_wsk.scheduling import Decision, ReplayStrategy
 
         data = _replay_file(args.file)
         scenario_path = data["scenario"]
@@ -289,23 +270,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
         case = case if case is not None else (data.get("case") or None)
         seed = seed if seed is not None else data.get("seed")
         decisions = [Decision(k, n, c) for k, n, c in data.get("decisions", [])]
-        strategy = _checked_replay(decisions,
-                                  preemptive=data.get("strategy", "random") != "fifo")
+        strategy = ReplayStrategy(decisions, preemptive=data.get("strategy", "random") != "fifo")
     scenario = _load_one(scenario_path, stub_roots, case, seed)
     if scenario is None:
         return EXIT_BAD_INPUT
+    from mock_wsk.scheduling import ReplayDivergence
+
     try:
         result = _run_one(scenario, args.debug, strategy)
     except ScenarioError as exc:
         print(f"ERROR {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if result is None:
-        return EXIT_FAILED
-    divergence = getattr(strategy, "divergence", None)
-    if divergence is not None:  # the recorded schedule is not this scenario's (edited since?)
-        print(f"ERROR {args.file}:1: the replay does not match {scenario_path}: {divergence}",
+    except ReplayDivergence as exc:  # the recorded schedule is not this scenario's (edited?)
+        print(f"ERROR {args.file}:1: the replay does not match {scenario_path}: {exc}",
               file=sys.stderr)
         return EXIT_BAD_INPUT
+    if result is None:
+        return EXIT_FAILED
     print(story(result, args.max_lines))
     print()
     print(verdict_line(result))

@@ -56,14 +56,14 @@ CALL_RETURN_EVENT = "call.return"
 
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "ctx.create": ("ctx", "kind", "name"),
-    "ctx.start": ("kind", "name"),  # normalised: see record_fields
+    "ctx.start": ("kind", "name"),  # the context's id is the record's own ctx field
     "ctx.end": (),
     "ctx.block": ("ctx",),
     "ctx.wake": ("ctx", "status"),
     "ctx.spin": ("ctx", "lock"),
-    "dpc.queue": ("name", "cpu"),
+    "dpc.queue": ("name", "cpu"),  # KeInsertQueueDpc and the providers (a timer: timer.expire)
     "event.set": ("name",),
-    "timer.expire": ("name",),
+    "timer.expire": ("name", "dpc", "cpu"),  # the DPC it queued and where; None, -1 if none
     "violation": ("rule", "message"),
     "bugcheck": ("rule",),
     "driver.entry": ("name", "status"),
@@ -113,15 +113,8 @@ def event_fields(event: str) -> tuple[str, ...] | None:
 
 
 def record_fields(record: Record) -> tuple[Any, ...]:
-    """A record's detail with known irregularities smoothed out.
-
-    ``ctx.start`` is emitted as ``(kind, name)`` by inline DPCs and as ``(ctx, kind, name)`` by
-    greenlet contexts; both read as ``(kind, name)`` here.
-    """
-    detail = record[4]
-    if record[3] == "ctx.start" and len(detail) == 3:
-        return tuple(detail[1:])
-    return tuple(detail)
+    """A record's detail fields, in the order :data:`EVENT_FIELDS` names them."""
+    return tuple(record[4])
 
 
 # ---------------------------------------------------------------------- value matching

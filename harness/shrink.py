@@ -142,7 +142,9 @@ def _what(event: str, detail: tuple[Any, ...]) -> str:
     if event == "ctx.wake":
         return f"wakes {detail[0]}" if detail else "wakes a thread"
     if event == "timer.expire":
-        return f"timer {args} expires"
+        if len(detail) >= 3 and detail[1] is not None:
+            return f"timer {detail[0]} expires, queues DPC {detail[1]} on cpu{detail[2]}"
+        return f"timer {detail[0]} expires" if detail else "a timer expires"
     if event == "driver.entry" and len(detail) >= 2:
         return f"DriverEntry returns {status_name(detail[1])}"
     if event in ("pool.alloc", "irp.alloc") and detail:

@@ -181,10 +181,16 @@ class Cpu:
         self.stack: list[Context] = []  # started contexts; the top one owns the CPU
         self.dpcs: deque[tuple[KDPC, Any, Any]] = deque()
         self.ready: deque[Context] = deque()
-        # Fifo mode runs DPCs inline, one at a time per CPU: one reusable context each.
-        self.dpc_ctx = Context(0, ContextKind.DPC, "dpc", None, (), DISPATCH_LEVEL)
-        self.dpc_ctx.cpu = self
-        self.dpc_ctx.state = CtxState.RUNNING
+        # Fifo mode runs DPCs inline, one at a time per CPU: one reusable context each, made on
+        # the first inline DPC (preemptive runs, thousands a second when exploring, never
+        # need it).
+        self.dpc_ctx: Context | None = None
+
+    def new_dpc_ctx(self) -> Context:
+        ctx = self.dpc_ctx = Context(0, ContextKind.DPC, "dpc", None, (), DISPATCH_LEVEL)
+        ctx.cpu = self
+        ctx.state = CtxState.RUNNING
+        return ctx
 
     @property
     def irql(self) -> int:
@@ -273,6 +279,7 @@ class Machine:
         self._cancelled: set[int] = set()  # seqs of call_at entries withdrawn before they ran
         self._next_id = 1
         self._sched: greenlet.greenlet | None = None
+        self._idle: list[greenlet.greenlet] = []
         self._forced: tuple[Cpu, int] | None = None
         self._stop_requested = False
         self._subsystems: dict[type, Any] = {}
@@ -345,7 +352,7 @@ class Machine:
             # State: the asking context (name, IRQL, innermost WSK callback) and what is on
             # every CPU; event: which answer the question got.
             ctx = self.current
-            tops = tuple(cpu.stack[-1].name if cpu.stack else "" for cpu in self.cpus)
+            tops = tuple([cpu.stack[-1].name if cpu.stack else "" for cpu in self.cpus])
             if ctx is None:
                 coverage.add(("", -1, "", tops, kind, n, choice))
             else:
@@ -397,8 +404,11 @@ class Machine:
         cpu: int | None = None,
     ) -> Context:
         """Create a thread-like context (system thread, work item, user thread), ready to run."""
-        ctx = Context(self._new_id(), kind, name, routine, args, PASSIVE_LEVEL)
-        self.emit("ctx.create", ctx.id, kind.value, name)
+        ctx_id = self._next_id
+        self._next_id = ctx_id + 1
+        ctx = Context(ctx_id, kind, name, routine, args, PASSIVE_LEVEL)
+        if self.trace is not None:
+            self.emit("ctx.create", ctx_id, kind._value_, name)
         self._make_ready(ctx, self.cpus[cpu] if cpu is not None else None)
         return ctx
 
@@ -434,9 +444,17 @@ class Machine:
         home = preferred or ctx.last_cpu or (self.current.cpu if self.current else None)
         if home is None:
             home = self.cpus[0]
-        if len(self.cpus) > 1 and preferred is None:
-            order = [home] + [c for c in self.cpus if c is not home]
-            home = order[self.decide("cpu", [c.index for c in order])]
+        cpus = self.cpus
+        if preferred is None and len(cpus) > 1:
+            if self._trivial:
+                pass  # decide() would answer 0: the home CPU
+            elif len(cpus) == 2:
+                other = cpus[1] if home is cpus[0] else cpus[0]
+                if self.decide("cpu", (home.index, other.index)):
+                    home = other
+            else:
+                order = [home] + [c for c in cpus if c is not home]
+                home = order[self.decide("cpu", [c.index for c in order])]
         home.ready.append(ctx)
 
     def wake(self, ctx: Context, status: int) -> None:
@@ -446,7 +464,8 @@ class Machine:
         self.waiting.pop(ctx.id, None)
         ctx.wait_status = status
         ctx.wait = None
-        self.emit("ctx.wake", ctx.id, status)
+        if self.trace is not None:
+            self.emit("ctx.wake", ctx.id, status)
         self._make_ready(ctx)
 
     def block_current(self) -> int:
@@ -460,7 +479,8 @@ class Machine:
         ctx.cpu = None
         ctx.state = CtxState.WAITING
         self.waiting[ctx.id] = ctx
-        self.emit("ctx.block", ctx.id)
+        if self.trace is not None:
+            self.emit("ctx.block", ctx.id)
         self.current = None
         assert self._sched is not None
         self._sched.switch()
@@ -500,7 +520,6 @@ class Machine:
                 if cpu is not None and cpu.dpcs and ctx.kind is not ContextKind.SYSTEM:
                     self.deliver_dpcs(ctx)
             return
-        cpu = ctx.cpu
         if ctx.glet is None:
             return  # the system context is never preempted
         candidates = self._candidates()
@@ -508,7 +527,7 @@ class Machine:
             return
         keys = [self._candidate_key(c) for c in candidates]
         pick = candidates[self.decide("schedule", keys)]
-        if pick[0] is cpu and pick[1] == _RUN:
+        if pick[1] == _RUN and pick[0] is ctx.cpu:
             return
         self._forced = pick
         self.current = None
@@ -550,25 +569,23 @@ class Machine:
 
     # ------------------------------------------------------------------ the scheduler loop
 
-    def _cpu_next(self, cpu: Cpu) -> int | None:
-        stack = cpu.stack
-        if stack:
-            top = stack[-1]
-            if cpu.dpcs and top.irql < DISPATCH_LEVEL:
-                return _DPC
-            return _RUN if top.state is CtxState.RUNNING or top.state is CtxState.READY else None
-        if cpu.dpcs:
-            return _DPC
-        if cpu.ready:
-            return _READY
-        return None
-
     def _candidates(self) -> list[tuple[Cpu, int]]:
+        """What each CPU would do if chosen to step: run its top context, a DPC, or its next
+        ready thread (asked at every DDI call by the preemptive strategies)."""
         out = []
+        running, ready = CtxState.RUNNING, CtxState.READY
         for cpu in self.cpus:
-            what = self._cpu_next(cpu)
-            if what is not None:
-                out.append((cpu, what))
+            stack = cpu.stack
+            if stack:
+                top = stack[-1]
+                if cpu.dpcs and top.irql < DISPATCH_LEVEL:
+                    out.append((cpu, _DPC))
+                elif top.state is running or top.state is ready:
+                    out.append((cpu, _RUN))
+            elif cpu.dpcs:
+                out.append((cpu, _DPC))
+            elif cpu.ready:
+                out.append((cpu, _READY))
         return out
 
     @staticmethod
@@ -594,6 +611,7 @@ class Machine:
         previous = active
         active = self
         self._sched = greenlet.getcurrent()
+        self._idle = _idle_greenlets()  # this thread's pool (the scheduler runs in this thread)
         # The trace grows by millions of small tuples; the cyclic GC would walk it again and
         # again (tripling the cost of a traced event). Nothing in a run relies on it.
         gc_was_enabled = gc.isenabled()
@@ -673,32 +691,51 @@ class Machine:
 
     def _loop_fifo(self, until_ns: int | None) -> None:
         """The fifo strategy's loop: the first CPU with work runs (the answer decide() would
-        give, so nothing is asked); DPCs run inline. The hot path of every timed event."""
+        give, so nothing is asked); DPCs run inline. The hot path of every timed event, so
+        :meth:`_run_dpc_inline` is inlined here (keep the two in step) and what the loop reads
+        on every turn is held in locals."""
         cpus = self.cpus
         events = self._events
         cancelled = self._cancelled
         heappop = heapq.heappop
-        run_dpc = self._run_dpc_inline
         resume = self._resume
         system = self.system
+        trace = self.trace
         running, ready = CtxState.RUNNING, CtxState.READY
         while not self._stop_requested:
             for cpu in cpus:
                 stack = cpu.stack
+                dpcs = cpu.dpcs
+                if dpcs and (not stack or stack[-1].irql < DISPATCH_LEVEL):
+                    # A DPC interrupts whatever runs below DISPATCH_LEVEL: _run_dpc_inline.
+                    dpc, arg1, arg2 = dpcs.popleft()
+                    dpc.inserted = False
+                    ctx = cpu.dpc_ctx or cpu.new_dpc_ctx()
+                    ctx_id = ctx.id = self._next_id
+                    self._next_id = ctx_id + 1
+                    name = ctx.name = dpc.name
+                    routine = ctx.routine = dpc.DeferredRoutine
+                    stack.append(ctx)
+                    self.current = ctx
+                    if trace is not None:
+                        trace.append((self.now, cpu.index, ctx_id, "ctx.start", ("dpc", name)))
+                    routine(dpc, dpc.DeferredContext, arg1, arg2)
+                    if ctx.held_locks or ctx.irql != DISPATCH_LEVEL or ctx.on_exit or \
+                            ctx.callbacks or ctx.stall_ns:
+                        self.current = ctx
+                        self._end_inline_dpc(ctx, cpu)
+                    else:
+                        stack.pop()
+                        if trace is not None:
+                            trace.append((self.now, cpu.index, ctx_id, "ctx.end", ()))
+                    self.current = None
+                    break
                 if stack:
                     top = stack[-1]
-                    if cpu.dpcs and top.irql < DISPATCH_LEVEL:
-                        run_dpc(cpu)
-                        self.current = None
-                        break
                     state = top.state
                     if state is running or state is ready:
                         resume(top)
                         break
-                elif cpu.dpcs:
-                    run_dpc(cpu)
-                    self.current = None
-                    break
                 elif cpu.ready:
                     ctx = cpu.ready.popleft()
                     ctx.cpu = cpu
@@ -726,7 +763,7 @@ class Machine:
         glet = ctx.glet
         if glet is None:
             sched = self._sched
-            idle = _idle_greenlets()
+            idle = self._idle
             if idle:
                 # A greenlet's first switch costs ~10 us (its stack is set up); a finished
                 # context's greenlet waits in _context_worker for the next context instead.
@@ -741,7 +778,11 @@ class Machine:
             glet.switch()
 
     def _context_main(self, ctx: Context) -> None:
-        self.emit("ctx.start", ctx.id, ctx.kind.value, ctx.name)
+        trace = self.trace
+        if trace is not None:  # the context's id is the record's own ctx field
+            cpu = ctx.cpu
+            trace.append((self.now, cpu.index if cpu is not None else -1, ctx.id, "ctx.start",
+                          (ctx.kind._value_, ctx.name)))
         try:
             assert ctx.routine is not None
             ctx.routine(*ctx.args)
@@ -753,36 +794,44 @@ class Machine:
     def _run_dpc_inline(self, cpu: Cpu) -> None:
         """Fifo mode: run the CPU's next DPC right here, in its reusable DPC context.
 
-        This is the hot path of every timer and network event: only the fields a DPC can have
-        changed are reset, and only after it returns."""
+        This is the hot path of every timer and network event (:meth:`_loop_fifo` has its own
+        copy: keep the two in step): only the fields a DPC can have changed are reset, and only
+        after it returns."""
         dpc, arg1, arg2 = cpu.dpcs.popleft()
         dpc.inserted = False
-        ctx = cpu.dpc_ctx
+        ctx = cpu.dpc_ctx or cpu.new_dpc_ctx()
         ctx_id = ctx.id = self._next_id
         self._next_id = ctx_id + 1
-        ctx.name = dpc.name
+        name = ctx.name = dpc.name
         routine = ctx.routine = dpc.DeferredRoutine
-        cpu.stack.append(ctx)
+        stack = cpu.stack
+        stack.append(ctx)
         self.current = ctx
         trace = self.trace
         if trace is not None:
-            trace.append((self.now, cpu.index, ctx_id, "ctx.start", ("dpc", dpc.name)))
+            trace.append((self.now, cpu.index, ctx_id, "ctx.start", ("dpc", name)))
         routine(dpc, dpc.DeferredContext, arg1, arg2)
         self.current = ctx
-        if ctx.held_locks or ctx.irql != DISPATCH_LEVEL or ctx.on_exit or ctx.callbacks:
-            self._finish(ctx)
-            for lock in ctx.held_locks:  # the reusable context must not stay an owner
-                lock.owner = None
-            ctx.held_locks.clear()
-            ctx.on_exit.clear()
-            ctx.callbacks.clear()
-            ctx.irql = DISPATCH_LEVEL
-            ctx.cpu = cpu
-            ctx.state = CtxState.RUNNING
+        if ctx.held_locks or ctx.irql != DISPATCH_LEVEL or ctx.on_exit or ctx.callbacks or \
+                ctx.stall_ns:
+            self._end_inline_dpc(ctx, cpu)
         else:
-            cpu.stack.pop()
+            stack.pop()
             if trace is not None:
                 trace.append((self.now, cpu.index, ctx_id, "ctx.end", ()))
+
+    def _end_inline_dpc(self, ctx: Context, cpu: Cpu) -> None:
+        """An inline DPC returned with something to check or reset: the exit checks, then the
+        reusable context made clean for the next DPC."""
+        self._finish(ctx)
+        for lock in ctx.held_locks:  # the reusable context must not stay an owner
+            lock.owner = None
+        ctx.held_locks.clear()
+        ctx.on_exit.clear()
+        ctx.callbacks.clear()
+        ctx.irql = DISPATCH_LEVEL
+        ctx.cpu = cpu
+        ctx.state = CtxState.RUNNING
         ctx.stall_ns = 0
 
     def _finish(self, ctx: Context) -> None:

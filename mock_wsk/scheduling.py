@@ -14,20 +14,28 @@ from __future__ import annotations
 
 import random
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """One answered question, as recorded for replay: what was asked, how many options, which."""
+class Decision(NamedTuple):
+    """One answered question, as recorded for replay: what was asked, how many options, which.
+
+    A named tuple rather than a frozen dataclass: the machine records one per non-trivial
+    decision, thousands per second when exploring, and a tuple is built in a third of the
+    time."""
 
     kind: str
     options: int
     choice: int
 
 
-class ReplayDivergence(Exception):
-    """A replayed run asked a different question than the recorded one at the same step."""
+class ReplayDivergence(BaseException):
+    """A replayed run asked a different question than the recorded one at the same step.
+
+    A BaseException, like KeyboardInterrupt: it is raised inside the run (at the decision
+    point, in driver code) but is the replay's error, not the driver's - so neither the
+    machine's unhandled-exception bug check nor a stub's ``except Exception`` takes it, and
+    it reaches whoever runs the replay."""
 
 
 class Strategy:

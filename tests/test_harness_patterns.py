@@ -44,8 +44,6 @@ def test_fields_by_name_or_position() -> None:
         field_key("ctx.start", "nam")
     with pytest.raises(ValueError, match="by position"):
         field_key("area.private_event", "x")
-    # Both shapes of ctx.start read the same.
-    assert record_fields((0, 0, 3, "ctx.start", (3, "dpc", "TickDpc"))) == ("dpc", "TickDpc")
     assert record_fields((0, 0, 3, "ctx.start", ("dpc", "TickDpc"))) == ("dpc", "TickDpc")
 
 

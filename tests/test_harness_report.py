@@ -99,8 +99,8 @@ def test_report_from_saved_results(hostile_result: Any, tmp_path: Path) -> None:
 
 def test_timeline_model() -> None:
     trace = [
-        (0, 0, 1, "ctx.start", (1, "thread", "Worker")),
-        (10, 0, 2, "ctx.start", (2, "dpc", "RecvDpc")),
+        (0, 0, 1, "ctx.start", ("thread", "Worker")),
+        (10, 0, 2, "ctx.start", ("dpc", "RecvDpc")),
         (12, 0, 2, "wsk.callback.enter", ("WskReceiveEvent", 1)),
         (13, 0, 2, "violation", ("irql.wait_in_dpc", "bad")),
         (15, 0, 2, "ctx.end", ()),

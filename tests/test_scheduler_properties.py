@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kernel_helpers import run_driver
@@ -26,7 +27,7 @@ from kernel_helpers import run_driver
 from mock_wsk.constants import DISPATCH_LEVEL
 from mock_wsk.kernel.sync import LONG
 from mock_wsk.machine import KDPC, Machine, active_machine
-from mock_wsk.scheduling import ReplayStrategy, Strategy, make_strategy
+from mock_wsk.scheduling import Decision, ReplayDivergence, ReplayStrategy, Strategy, make_strategy
 from mock_wsk.wdk import (
     FALSE,
     HANDLE,
@@ -34,6 +35,7 @@ from mock_wsk.wdk import (
     KSPIN_LOCK,
     KTIMER,
     LARGE_INTEGER,
+    STATUS_SUCCESS,
     THREAD_ALL_ACCESS,
     Executive,
     InterlockedDecrement,
@@ -54,6 +56,7 @@ from mock_wsk.wdk import (
     KeSetEvent,
     KeSetTargetProcessorDpc,
     KeSetTimer,
+    KeStallExecutionProcessor,
     KeWaitForSingleObject,
     NotificationEvent,
     PsCreateSystemThread,
@@ -207,3 +210,28 @@ def test_scheduler_properties(program: list[list[Op]], name: str, seed: int, cpu
     assert replay.exhausted
     if name != "fifo":  # fifo records nothing: every answer is the natural one
         assert replayed.decisions == m.decisions
+
+
+def test_a_diverging_replay_is_the_callers_error_not_a_bug_check() -> None:
+    """A recorded schedule that no longer fits (the scenario changed) raises ReplayDivergence
+    out of the run - driver code (and its ``except Exception``) never sees it as its own."""
+    swallowed: list[BaseException] = []
+
+    def Worker(StartContext: Any) -> None:
+        try:
+            KeStallExecutionProcessor(1)  # a DDI: a preemption point, where the replay is asked
+        except Exception as exc:  # noqa: BLE001 - a driver that swallows everything
+            swallowed.append(exc)
+
+    def DriverEntry(DriverObject: Any, RegistryPath: Any) -> int:
+        try:
+            for _ in range(2):
+                PsCreateSystemThread(HANDLE(), THREAD_ALL_ACCESS, None, None, None, Worker, None)
+        except Exception as exc:  # noqa: BLE001
+            swallowed.append(exc)
+        return STATUS_SUCCESS
+
+    replay = ReplayStrategy([Decision("irql", 5, 1)])
+    with pytest.raises(ReplayDivergence, match="recorded irql/5"):
+        run_driver(DriverEntry, strategy=replay)
+    assert swallowed == []

@@ -73,8 +73,7 @@ def KeFlushQueuedDpcs() -> None:
 class KTIMER(DispatcherObject):
     """``KTIMER``; initialise with KeInitializeTimer or KeInitializeTimerEx."""
 
-    __slots__ = ("Type", "signaled", "due", "period_ns", "dpc", "armed_seq", "generation",
-                 "home_cpu", "event_seq")
+    __slots__ = ("Type", "signaled", "due", "period_ns", "dpc", "home_cpu", "event_seq")
 
     def __init__(self, name: str = "timer") -> None:
         super().__init__(name)
@@ -83,10 +82,10 @@ class KTIMER(DispatcherObject):
         self.due: int | None = None
         self.period_ns = 0
         self.dpc: KDPC | None = None
-        self.armed_seq = -1  # the generation of the pending expiry; -1 when not set
-        self.generation = 0
         self.home_cpu = 0
-        self.event_seq = -1  # the machine's entry for the pending expiry (see cancel_call)
+        # The machine's sequence number of the pending expiry (-1 when not set): the expiry
+        # entry carries it, so an entry withdrawn since (cancelled, re-set) recognises itself.
+        self.event_seq = -1
 
     def is_signaled(self) -> bool:
         return self.signaled
@@ -95,34 +94,62 @@ class KTIMER(DispatcherObject):
         if self.Type == SynchronizationTimer:
             self.signaled = False
 
-    def _expire(self, generation: int) -> None:
-        if generation != self.armed_seq:
-            return  # cancelled or re-armed since
-        m = _machine.active
-        assert m is not None
-        self.signaled = True
-        trace = m.trace
+
+def _expire_timer(timer: KTIMER, seq: int) -> None:
+    """A timer's due time has come (the machine's system context runs this): signal its
+    waiters, re-arm a periodic timer and queue its DPC.
+
+    One trace record tells it all: ``timer.expire (name, dpc, cpu)``, ``dpc`` and ``cpu`` being
+    the DPC this expiry queued and where (``None, -1`` when it queued none: no DPC, or the DPC
+    was still queued). It is the hot path of every periodic driver timer, so the machine's
+    ``queue_dpc`` is inlined (the system context never takes a DPC inline, which is all that
+    ``queue_dpc`` adds here) and the expiry entry is a plain function with its arguments (no
+    bound method to create per arming)."""
+    if seq != timer.event_seq:
+        return  # cancelled or re-set since (the machine skips withdrawn entries: belt and braces)
+    m = _machine.active
+    assert m is not None
+    timer.signaled = True
+    trace = m.trace
+    slot = -1
+    if timer.waiters:
         if trace is not None:
-            trace.append((m.now, -1, 0, "timer.expire", (self.name,)))
-        if self.waiters:
-            self.signal_waiters(m)
-        if self.period_ns:
-            self.due = m.now + self.period_ns
-            self.armed_seq = self.generation = self.generation + 1
-            self.event_seq = m.call_at(self.due, self._expire, self.armed_seq)
+            # The record goes before the wakes it causes; its DPC fields are known only after
+            # them (the woken threads' CPUs are chosen first), so it is completed below.
+            slot = len(trace)
+            trace.append((m.now, -1, 0, "timer.expire", (timer.name, None, -1)))
+        timer.signal_waiters(m)
+    period_ns = timer.period_ns
+    if period_ns:
+        due = timer.due = m.now + period_ns
+        seq = timer.event_seq = m._seq  # m.call_at(due, _expire_timer, timer, seq), inlined
+        m._seq = seq + 1
+        heappush(m._events, (due, seq, _expire_timer, (timer, seq)))
+    else:
+        timer.due = None
+        timer.event_seq = -1
+    dpc = timer.dpc
+    queued: str | None = None
+    cpu = -1
+    if dpc is not None:
+        if dpc.Number is not None:
+            cpu = dpc.Number % len(m.cpus)
+        elif m._trivial or len(m.cpus) == 1:
+            cpu = timer.home_cpu
         else:
-            self.due = None
-            self.armed_seq = -1
-        dpc = self.dpc
-        if dpc is not None:
-            if dpc.Number is not None:
-                cpu = dpc.Number % len(m.cpus)
-            elif m._trivial or len(m.cpus) == 1:
-                cpu = self.home_cpu
-            else:
-                order = [self.home_cpu] + [c.index for c in m.cpus if c.index != self.home_cpu]
-                cpu = order[m.decide("cpu", order)]
-            m.queue_dpc(cpu, dpc)
+            order = [timer.home_cpu] + [c.index for c in m.cpus if c.index != timer.home_cpu]
+            cpu = order[m.decide("cpu", order)]
+        if dpc.inserted:
+            cpu = -1  # still queued from an earlier expiry: KeInsertQueueDpc's FALSE
+        else:
+            dpc.inserted = True
+            m.cpus[cpu].dpcs.append((dpc, None, None))
+            queued = dpc.name
+    if trace is not None:
+        if slot < 0:
+            trace.append((m.now, -1, 0, "timer.expire", (timer.name, queued, cpu)))
+        elif queued is not None:
+            trace[slot] = (m.now, -1, 0, "timer.expire", (timer.name, queued, cpu))
 
 
 def KeInitializeTimer(Timer: KTIMER) -> None:
@@ -133,26 +160,29 @@ def KeInitializeTimerEx(Timer: KTIMER, Type: int) -> None:
     m = _machine.active_machine()
     if Timer.due is not None:
         m.report("timer.freed_while_set", f"KeInitializeTimer on set timer {Timer.name}")
-    if Timer.due is not None:
         m.cancel_call(Timer.event_seq)
     Timer.Type = Type
     Timer.signaled = False
     Timer.due = None
-    Timer.armed_seq = -1
+    Timer.event_seq = -1
     Timer.waiters.clear()
 
 
 def KeSetTimerEx(Timer: KTIMER, DueTime: Any, Period: int, Dpc: KDPC | None) -> bool:
     """DueTime in 100 ns units (negative: relative); Period in milliseconds (0: one-shot)."""
-    return _arm(Timer, DueTime, Period * 1_000_000, Dpc)
+    was_set = KeSetTimer(Timer, DueTime, Dpc)
+    # Nothing runs between the arming and this (the preemption point is KeSetTimer's first
+    # step), and the period is first read when the timer expires.
+    Timer.period_ns = Period * 1_000_000
+    return was_set
 
 
 def KeSetTimer(Timer: KTIMER, DueTime: Any, Dpc: KDPC | None) -> bool:
-    return _arm(Timer, DueTime, 0, Dpc)
+    """DueTime in 100 ns units (negative: relative). Returns whether the timer was set.
 
-
-def _arm(Timer: KTIMER, DueTime: Any, period_ns: int, Dpc: KDPC | None) -> bool:
-    # Hot path (a periodic driver timer re-arms on every tick): kept free of helper calls.
+    The hot path of a periodic driver timer (its DPC re-arms it on every tick), so it is kept
+    free of helper calls: the machine's ``call_at`` and, in fifo mode at DISPATCH_LEVEL, its
+    preemption point (which would only count the step) are inlined."""
     m = _machine.active or _machine.active_machine()
     ctx = m.current
     if m.preemptive or ctx is None or ctx.irql < DISPATCH_LEVEL:
@@ -160,8 +190,6 @@ def _arm(Timer: KTIMER, DueTime: Any, period_ns: int, Dpc: KDPC | None) -> bool:
         ctx = m.current
         assert ctx is not None
     else:
-        # Fifo at DISPATCH_LEVEL (a DPC re-arming its timer): the preemption point only counts
-        # the step, so count it here.
         steps = m.steps = m.steps + 1
         if steps > m.step_budget:
             m.preemption_point()
@@ -170,24 +198,23 @@ def _arm(Timer: KTIMER, DueTime: Any, period_ns: int, Dpc: KDPC | None) -> bool:
     was_set = Timer.due is not None
     if was_set:  # re-set while pending: the old expiry is withdrawn
         m._cancelled.add(Timer.event_seq)
-    due_100ns = DueTime if type(DueTime) is int else (quad(DueTime) or 0)
+    due = DueTime if type(DueTime) is int else (quad(DueTime) or 0)
     now = m.now
-    if due_100ns < 0:
-        due = now - due_100ns * 100
+    if due < 0:
+        due = now - due * 100
     else:
-        due = due_100ns * 100
+        due *= 100
         if due < now:
             due = now
     cpu = ctx.cpu
     Timer.home_cpu = cpu.index if cpu is not None else 0
     Timer.signaled = False
     Timer.due = due
-    Timer.period_ns = period_ns
+    Timer.period_ns = 0
     Timer.dpc = Dpc
-    generation = Timer.armed_seq = Timer.generation = Timer.generation + 1
-    seq = Timer.event_seq = m._seq  # m.call_at(due, Timer._expire, generation), inlined
+    seq = Timer.event_seq = m._seq  # m.call_at(due, _expire_timer, Timer, seq), inlined
     m._seq = seq + 1
-    heappush(m._events, (due, seq, Timer._expire, (generation,)))
+    heappush(m._events, (due, seq, _expire_timer, (Timer, seq)))
     return was_set
 
 
@@ -199,7 +226,7 @@ def KeCancelTimer(Timer: KTIMER) -> bool:
     if was_set:
         m.cancel_call(Timer.event_seq)
     Timer.due = None
-    Timer.armed_seq = -1
+    Timer.event_seq = -1
     return was_set
 
 

@@ -221,7 +221,8 @@ def KeSetEvent(Event: KEVENT, Increment: int, Wait: bool) -> int:
     check_max_irql(m, "KeSetEvent", DISPATCH_LEVEL)
     previous = Event.State
     Event.State = 1
-    m.emit("event.set", Event.name)
+    if m.trace is not None:
+        m.emit("event.set", Event.name)
     Event.signal_waiters(m)
     return previous
 
