@@ -320,8 +320,10 @@ def layouts(arch: str) -> Layouts:
     return Layouts(arch, _POINTER_SIZE[arch], structs, alignments)
 
 
+@cache
 def sizeof(name: str, arch: str) -> int:
-    """``sizeof(name)`` on ``arch``, tail padding included."""
+    """``sizeof(name)`` on ``arch``, tail padding included (cached: layouts never change, and
+    WskControlSocket asks on every call)."""
     return int(layouts(arch)[name].sizeof())
 
 
