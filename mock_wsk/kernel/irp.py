@@ -104,20 +104,34 @@ class IO_STATUS_BLOCK:
 
 
 class IO_STACK_LOCATION:
-    __slots__ = ("MajorFunction", "MinorFunction", "Flags", "Control", "Parameters",
+    __slots__ = ("MajorFunction", "MinorFunction", "Flags", "Control", "_parameters",
                  "DeviceObject", "FileObject", "CompletionRoutine", "Context")
 
     def __init__(self) -> None:
-        self.Parameters = SimpleNamespace()
+        # ``Parameters`` is made on first access: most locations (a WSK client's own IRP)
+        # never use it, and an idle connection's IRP must stay small.
+        self._parameters: Any = None
         self.clear()
+
+    @property
+    def Parameters(self) -> Any:
+        parameters = self._parameters
+        if parameters is None:
+            parameters = self._parameters = SimpleNamespace()
+        return parameters
+
+    @Parameters.setter
+    def Parameters(self, value: Any) -> None:
+        self._parameters = value
 
     def clear(self) -> None:
         self.MajorFunction = 0
         self.MinorFunction = 0
         self.Flags = 0
         self.Control = 0
-        if self.Parameters.__dict__:
-            self.Parameters = SimpleNamespace()
+        parameters = self._parameters
+        if parameters is not None and parameters.__dict__:
+            self._parameters = None  # a fresh, empty one on the next access
         self.DeviceObject: Any = None
         self.FileObject: Any = None
         self.CompletionRoutine: CompletionRoutine | None = None
@@ -134,6 +148,8 @@ _INTERNAL = frozenset({
     "state", "owner", "completions", "serial", "driver_allocated", "alloc_location", "_site",
     "_holder", "_cancel_handler", "_freed_while_pending", "_freed_at", "_reported",
     "describe", "StackCount",
+    # the storage behind the lazy AssociatedIrp and Tail (the driver-visible names report)
+    "_associated", "_tail",
 })
 
 
@@ -142,9 +158,9 @@ class IRP:
     pointers a driver may use while it owns the IRP."""
 
     __slots__ = (
-        "Type", "Size", "MdlAddress", "Flags", "AssociatedIrp", "IoStatus", "RequestorMode",
+        "Type", "Size", "MdlAddress", "Flags", "_associated", "IoStatus", "RequestorMode",
         "PendingReturned", "StackCount", "CurrentLocation", "Cancel", "CancelIrql",
-        "CancelRoutine", "UserIosb", "UserEvent", "UserBuffer", "Tail", "stack",
+        "CancelRoutine", "UserIosb", "UserEvent", "UserBuffer", "_tail", "stack",
         # mock bookkeeping
         "state", "owner", "completions", "serial", "driver_allocated", "_site", "_holder",
         "_cancel_handler", "_freed_while_pending", "_freed_at", "_reported",
@@ -154,18 +170,44 @@ class IRP:
                  driver_allocated: bool = True) -> None:
         self.Type = 6  # IO_TYPE_IRP
         self.StackCount = StackSize
-        self.stack = [IO_STACK_LOCATION() for _ in range(StackSize)]
+        # A tuple: the locations are fixed for the IRP's life, and it is smaller than a list.
+        self.stack = tuple([IO_STACK_LOCATION() for _ in range(StackSize)])
         self.serial = serial
         self.driver_allocated = driver_allocated
         self._site = site
         self.completions = 0
         self._freed_at: Site | None = None
         self._reported: set[tuple[str, int]] | None = None
-        self.AssociatedIrp = SimpleNamespace(SystemBuffer=None, MasterIrp=None)
+        # AssociatedIrp and Tail (three namespaces and a list, ~750 bytes) are made on first
+        # access: a WSK client rarely touches them, and 10,000 idle connections each hold an
+        # IRP. Until then they read as freshly initialized, which is all _initialize resets.
+        self._associated: SimpleNamespace | None = None
+        self._tail: SimpleNamespace | None = None
         self.IoStatus = IO_STATUS_BLOCK()
-        self.Tail = SimpleNamespace(Overlay=SimpleNamespace(DriverContext=[None] * 4,
-                                                            Thread=None, ListEntry=None))
         self._initialize(STATUS_SUCCESS)
+
+    @property
+    def AssociatedIrp(self) -> SimpleNamespace:
+        associated = self._associated
+        if associated is None:
+            associated = self._associated = SimpleNamespace(SystemBuffer=None, MasterIrp=None)
+        return associated
+
+    @AssociatedIrp.setter
+    def AssociatedIrp(self, value: SimpleNamespace) -> None:
+        self._associated = value
+
+    @property
+    def Tail(self) -> SimpleNamespace:
+        tail = self._tail
+        if tail is None:
+            tail = self._tail = SimpleNamespace(Overlay=SimpleNamespace(
+                DriverContext=[None] * 4, Thread=None, ListEntry=None))
+        return tail
+
+    @Tail.setter
+    def Tail(self, value: SimpleNamespace) -> None:
+        self._tail = value
 
     def _initialize(self, status: int) -> None:
         """IoInitializeIrp: everything but the allocation bookkeeping starts over (in place:
@@ -173,8 +215,9 @@ class IRP:
         self.Size = 0
         self.MdlAddress: Any = None
         self.Flags = 0
-        associated = self.AssociatedIrp
-        associated.SystemBuffer = associated.MasterIrp = None
+        associated = self._associated
+        if associated is not None:  # made by a first access: reset it as IoInitializeIrp does
+            associated.SystemBuffer = associated.MasterIrp = None
         self.IoStatus.Status = status
         self.IoStatus.Information = 0
         self.RequestorMode = 0
@@ -186,15 +229,18 @@ class IRP:
         self.UserIosb: IO_STATUS_BLOCK | None = None
         self.UserEvent: Any = None
         self.UserBuffer: Any = None
-        overlay = self.Tail.Overlay
-        overlay.DriverContext[:] = (None, None, None, None)
-        overlay.Thread = overlay.ListEntry = None
+        tail = self._tail
+        if tail is not None:
+            overlay = tail.Overlay
+            overlay.DriverContext[:] = (None, None, None, None)
+            overlay.Thread = overlay.ListEntry = None
         # IO_STACK_LOCATION.clear, inlined: this runs once per request (IoReuseIrp).
         for location in self.stack:
             location.MajorFunction = location.MinorFunction = location.Flags = 0
             location.Control = 0
-            if location.Parameters.__dict__:
-                location.Parameters = SimpleNamespace()
+            parameters = location._parameters
+            if parameters is not None and parameters.__dict__:
+                location._parameters = None  # a fresh, empty one on the next access
             location.DeviceObject = location.FileObject = None
             location.CompletionRoutine = location.Context = None
         self.state = ALLOCATED

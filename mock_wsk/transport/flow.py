@@ -94,7 +94,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from dataclasses import dataclass, fields, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = [
     "ISB_MAX",
@@ -120,6 +120,23 @@ _WINDOW_UPDATES_PER_R = 32
 _PPM = 1_000_000
 
 _tuple_new = tuple.__new__
+
+
+class _NoQueue(tuple[Any, ...]):
+    """The queue of a flow that has not sent yet: empty, immutable, shared by every flow.
+
+    Reads (truthiness, ``len``, iteration) and ``clear()`` behave as on an empty deque; only
+    :meth:`TcpFlow.submit` adds, and it gives the flow its own deques first. Two empty deques
+    cost ~1.5 KB, and 10,000 idle connections must stay within 2 KiB each.
+    """
+
+    __slots__ = ()
+
+    def clear(self) -> None:
+        pass
+
+
+_NO_QUEUE: Any = _NoQueue()
 
 
 class FlowClosedError(RuntimeError):
@@ -179,6 +196,37 @@ class FlowParams:
 
 
 _PARAM_NAMES = frozenset(f.name for f in fields(FlowParams))
+_PARAM_ORDER = tuple(f.name for f in fields(FlowParams))
+
+# Interned parameter sets: field values -> (a private FlowParams, the values _load_params
+# caches). Flows with equal parameters share one FlowParams and the same derived int objects:
+# 10,000 connections on one link would otherwise hold 10,000 copies (~250 bytes each). Safe
+# because a flow never mutates its ``_p`` (set_params replaces it) and hands out only copies.
+# Bounded: past _SHARED_MAX distinct sets the table starts over (sharing is only a saving).
+_SHARED: dict[tuple[object, ...], tuple[FlowParams, tuple[int, ...]]] = {}
+_SHARED_MAX = 1024
+
+
+def _shared_params(params: FlowParams) -> tuple[FlowParams, tuple[int, ...]]:
+    """The interned copy of ``params`` and its derived values (see ``_SHARED``)."""
+    values = [getattr(params, name) for name in _PARAM_ORDER]
+    key = (*values, *map(type, values))  # 1e7 == 10**7 and True == 1: types keep them apart
+    entry = _SHARED.get(key)
+    if entry is None:
+        p = replace(params)  # our own copy: the caller's object may be reused
+        bdp = p.bandwidth_bps * p.rtt_ns // _D
+        derived = (
+            p.initial_window_segments * p.mss,  # iw
+            p.isb_quantum or p.mss,  # quantum
+            bdp,
+            max(_MIN_CHUNK_SEGMENTS * p.mss, bdp // _CHUNKS_PER_BDP),  # max_chunk
+            max(2 * p.mss, p.receive_window // _WINDOW_UPDATES_PER_R),  # wu_gran
+            max(1, min(p.mss, p.receive_window // 2)),  # sws
+        )
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.clear()
+        entry = _SHARED[key] = (p, derived)
+    return entry
 
 
 class SendCompleted(NamedTuple):
@@ -223,10 +271,9 @@ class TcpFlow:
     )  # fmt: skip
 
     def __init__(self, params: FlowParams, now_ns: int = 0, seed: int = 0) -> None:
-        self._p = replace(params)  # our own copy: the caller's object may be reused
         self._dur_len: int = -1
         self._dur_val: int = 0
-        self._load_params()
+        self._load_params(params)
         self._now = now_ns
         self._submitted = 0  # sent_by_driver: stream offset after the last submitted byte
         self._released = 0  # snd_nxt: bytes handed to the link
@@ -234,9 +281,12 @@ class TcpFlow:
         self._abandoned = 0
         self._closed = False
         # Sends not yet fully released: [send_id, bytes not yet released, length].
-        self._unsent: deque[list[int]] = deque()
+        # Both queues are the shared _NO_QUEUE until the first submit (see _NoQueue), and
+        # again after abort: only submit appends to _unsent, and nothing reaches _flight
+        # without a submit (release, retime and zero-length sends all start from one).
+        self._unsent: deque[list[int]] = _NO_QUEUE
         # Released chunks, oldest first: (ack_ns, end_offset, tx_end_ns, send_id|None, length).
-        self._flight: deque[tuple[int, int, int, int | None, int]] = deque()
+        self._flight: deque[tuple[int, int, int, int | None, int]] = _NO_QUEUE
         self._link_free = now_ns
         self._tail_ack = now_ns
         self._ack_floor = now_ns
@@ -252,7 +302,10 @@ class TcpFlow:
         self._rd_t = now_ns  # reader reference point: read(t) = rd_b + (t - rd_t) * r // _D
         self._rd_b = 0
         self._wu_time: int | None = None
-        self._outbox: list[FlowEvent] = []
+        # Events produced outside advance (submit, set_params, loss), returned by the next
+        # advance. The shared empty _NO_QUEUE until something is produced (_out): most flows
+        # never produce one between advances, and an idle connection must stay small.
+        self._outbox: list[FlowEvent] = _NO_QUEUE
         # Created at the first random-loss draw: a Mersenne Twister is ~3 KB, and most flows
         # never draw (10,000 idle connections must stay cheap). Same sequence either way.
         self._rng: random.Random | None = None
@@ -279,9 +332,12 @@ class TcpFlow:
         if now_ns < self._now or length < 0 or self._closed:
             self._reject_submit(now_ns, send_id, length)
         flight = self._flight
+        if flight is _NO_QUEUE:  # the first send: the flow gets its own queues now
+            flight = self._flight = deque()
+            self._unsent = deque()
         wu = self._wu_time
         if (flight and flight[0][0] <= now_ns) or (wu is not None and wu <= now_ns):
-            self._process(now_ns, self._outbox)
+            self._process(now_ns, self._out())
         self._now = now_ns
         self._n_sends += 1
         end = self._submitted + length
@@ -339,10 +395,10 @@ class TcpFlow:
         if now_ns < self._now:
             raise ValueError(f"time went backwards: {now_ns} < {self._now}")
         out = self._outbox
-        if out:
-            self._outbox = []
-        else:
+        if out is _NO_QUEUE:
             out = []
+        else:
+            self._outbox = _NO_QUEUE
         flight = self._flight
         if flight and flight[0][0] <= now_ns:
             if self._r is None:
@@ -398,15 +454,14 @@ class TcpFlow:
             self._rd_b = self._acked
         old_bps = self._bps
         old_rtt = self._rtt
-        self._p = new_params
-        self._load_params()
+        self._load_params(new_params)
         self._refresh_fast_win()
         if self._closed:
             return
         if self._bps != old_bps or self._rtt != old_rtt:
             self._retime(now_ns, old_bps)
         self._release(now_ns)
-        self._publish(now_ns, self._outbox)
+        self._publish(now_ns, self._out())
         self._schedule_wu(now_ns)
 
     def loss(self, now_ns: int, *, timeout: bool = False) -> None:
@@ -420,7 +475,7 @@ class TcpFlow:
         self._now = now_ns
         if self._closed:
             return
-        self._apply_loss(now_ns, timeout, self._outbox)
+        self._apply_loss(now_ns, timeout, self._out())
 
     def abort(self, now_ns: int) -> list[int]:
         """Forced close or reset at ``now_ns``: return the ids of sends still pending, in order.
@@ -441,8 +496,9 @@ class TcpFlow:
         self._aborted_sends = len(ids)
         self._closed = True
         self._fast_win = -1
-        self._flight.clear()
-        self._unsent.clear()
+        # Back to the shared empty queue: a closed flow never queues again (submit raises).
+        self._flight = _NO_QUEUE
+        self._unsent = _NO_QUEUE
         self._wu_time = None
         return ids
 
@@ -590,23 +646,20 @@ class TcpFlow:
             raise ValueError(f"time went backwards: {now} < {self._now}")
         raise ValueError(f"send length must be >= 0, got {length}")
 
-    def _load_params(self) -> None:
-        """Cache the parameters as plain attributes: the hot path reads them per event."""
-        p = self._p
+    def _load_params(self, params: FlowParams) -> None:
+        """Take ``params`` (as the shared interned copy, see ``_SHARED``) and cache them as
+        plain attributes: the hot path reads them per event."""
+        p, derived = _shared_params(params)
+        self._p = p
         self._bps = p.bandwidth_bps
         self._rtt = p.rtt_ns
         self._mss = p.mss
         self._R = p.receive_window
         self._r = p.read_rate_bps
-        self._iw = p.initial_window_segments * p.mss
-        self._quantum = p.isb_quantum or p.mss
         self._hyst = p.isb_hysteresis_pct
         self._cap = p.memory_cap
         self._ppm = p.loss_rate_ppm
-        self._bdp = p.bandwidth_bps * p.rtt_ns // _D
-        self._max_chunk = max(_MIN_CHUNK_SEGMENTS * p.mss, self._bdp // _CHUNKS_PER_BDP)
-        self._wu_gran = max(2 * p.mss, p.receive_window // _WINDOW_UPDATES_PER_R)
-        self._sws = max(1, min(p.mss, p.receive_window // 2))
+        self._iw, self._quantum, self._bdp, self._max_chunk, self._wu_gran, self._sws = derived
         self._dur_len = -1  # one-entry cache of the link time of the last send length
         self._dur_val = 0
 
@@ -625,7 +678,14 @@ class TcpFlow:
         flight = self._flight
         wu = self._wu_time
         if (flight and flight[0][0] <= now) or (wu is not None and wu <= now):
-            self._process(now, self._outbox)
+            self._process(now, self._out())
+
+    def _out(self) -> list[FlowEvent]:
+        """The outbox, made a list of the flow's own on first use (see ``_outbox``)."""
+        out = self._outbox
+        if out is _NO_QUEUE:
+            out = self._outbox = []
+        return out
 
     def _process(self, now: int, out: list[FlowEvent]) -> None:
         """Run acknowledgements and window updates due by ``now``, in time order."""

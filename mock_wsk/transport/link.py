@@ -71,6 +71,15 @@ class _Sampler:
 class FlowDriver:
     """One TCP flow driven by the machine's clock (see the module docstring)."""
 
+    # Slots, and series made on first use: a scenario may hold 10,000 idle connections, each
+    # within 2 KiB (an instance dict and three empty series were ~900 bytes of it).
+    __slots__ = (
+        "m", "name", "flow", "on_complete", "on_isb", "_armed", "_generation",
+        "isb_notifications", "first_submit_ns", "last_ack_ns", "full_pipe_ns",
+        "_capacity_bits", "_capacity_t", "_bps", "_tp_window", "_tp_t", "_tp_acked",
+        "_last_acked", "_created_ns", "_isb_s", "_outstanding_s", "_throughput_s",
+    )  # fmt: skip
+
     def __init__(self, m: Machine, params: FlowParams, name: str,
                  on_complete: OnComplete | None = None, on_isb: OnIsb | None = None,
                  seed: int = 0) -> None:
@@ -94,10 +103,47 @@ class FlowDriver:
         self._tp_t = m.now
         self._tp_acked = 0
         self._last_acked = 0
-        self.isb_series = _Sampler()
-        self.outstanding_series = _Sampler()
-        self.throughput_series = _Sampler()
-        self.isb_series.add(m.now, self.flow.isb)
+        # The three series are made together by _series(), on the first point after the
+        # creation one; until then the ISB series is implicitly [(created, initial ISB)], the
+        # ISB the flow published at creation (_isb_s holds that int meanwhile).
+        self._created_ns = m.now
+        self._isb_s: _Sampler | int = self.flow.isb
+        self._outstanding_s: _Sampler | None = None
+        self._throughput_s: _Sampler | None = None
+
+    def _series(self) -> _Sampler:
+        """Make the three series (the ISB one with its creation point); return outstanding."""
+        isb = _Sampler()
+        initial = self._isb_s
+        assert isinstance(initial, int)
+        isb.add(self._created_ns, initial)
+        self._isb_s = isb
+        self._throughput_s = _Sampler()
+        outstanding = self._outstanding_s = _Sampler()
+        return outstanding
+
+    @property
+    def isb_series(self) -> _Sampler:
+        series = self._isb_s
+        if isinstance(series, int):
+            self._series()
+            series = self._isb_s
+        assert isinstance(series, _Sampler)
+        return series
+
+    @property
+    def outstanding_series(self) -> _Sampler:
+        series = self._outstanding_s
+        return series if series is not None else self._series()
+
+    @property
+    def throughput_series(self) -> _Sampler:
+        series = self._throughput_s
+        if series is None:
+            self._series()
+            series = self._throughput_s
+        assert series is not None
+        return series
 
     # ------------------------------------------------------------------ owner API
 
@@ -122,7 +168,10 @@ class FlowDriver:
             self._tp_t = now
         flow = self.flow
         flow.submit(now, send_id, length)
-        self.outstanding_series.add(now, flow.outstanding)
+        series = self._outstanding_s
+        if series is None:
+            series = self._series()
+        series.add(now, flow.outstanding)
         # _arm, inlined (once per send): a send behind others does not move the next event.
         t = flow.next_event_time()
         if t is not None and (self._armed is None or t < self._armed):
@@ -211,7 +260,10 @@ class FlowDriver:
         if acked != self._last_acked:
             self.last_ack_ns = now
             self._last_acked = acked
-        self.outstanding_series.add(now, flow.outstanding)
+        series = self._outstanding_s  # outstanding_series, inlined (once per wake-up)
+        if series is None:
+            series = self._series()
+        series.add(now, flow.outstanding)
         elapsed = now - self._tp_t
         if elapsed >= self._tp_window:
             bps = (acked - self._tp_acked) * 8_000_000_000 // elapsed

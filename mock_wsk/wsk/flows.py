@@ -29,19 +29,25 @@ from typing import Any
 
 from mock_wsk.transport.link import DEFAULT_LINK, Links
 from mock_wsk.wsk import rules as _rules  # noqa: F401  (registers the rules reported here)
-from mock_wsk.wsk.core import Wsk
+from mock_wsk.wsk.core import Wsk, wsk_state
 from mock_wsk.wsk.transport import FixedRttTransport, FlowTransport, Transport
 
 _D = 8_000_000_000  # bits per byte x ns per second
 
 
 class Connection:
-    """One connection's send path as the metrics see it."""
+    """One connection's send path as the metrics see it.
 
-    __slots__ = ("name", "sock", "transport", "mark_acked", "mark_capacity", "last_delivered",
-                 "check_seq", "reported")
+    It is also its transport's ``on_isb_change`` hook (:meth:`__call__`): one object per
+    connection instead of a closure more, and :meth:`WskFlows.find` gets from a socket to its
+    connection through it in O(1).
+    """
 
-    def __init__(self, name: str, sock: Any, transport: Transport) -> None:
+    __slots__ = ("w", "name", "sock", "transport", "mark_acked", "mark_capacity",
+                 "last_delivered", "check_seq", "reported")
+
+    def __init__(self, w: Wsk, name: str, sock: Any, transport: Transport) -> None:
+        self.w = w
         self.name = name
         self.sock = sock
         self.transport = transport
@@ -50,6 +56,12 @@ class Connection:
         self.last_delivered: int | None = None  # last ISB a WskSendBacklogEvent carried
         self.check_seq = 0
         self.reported = False
+
+    def __call__(self, isb: int) -> None:
+        """The transport's ideal send backlog changed (its ``on_isb_change``)."""
+        from mock_wsk.wsk.dispatch import notify_isb  # late: dispatch imports the provider
+
+        notify_isb(self.w, self.sock, isb)
 
 
 class WskFlows:
@@ -63,9 +75,11 @@ class WskFlows:
         self.samples: dict[str, float] = {}  # flow_sample snapshots, already metric-named
 
     def add(self, sock: Any, peer: Any, transport: Transport) -> Connection:
-        conn = Connection(self.name_for(sock, peer), sock, transport)
+        """Register ``sock``'s connection; it becomes the transport's ``on_isb_change``."""
+        conn = Connection(wsk_state(self.m), self.name_for(sock, peer), sock, transport)
         self._names.add(conn.name)
         self.connections.append(conn)
+        transport.on_isb_change = conn
         return conn
 
     def name_for(self, sock: Any, peer: Any) -> str:
@@ -75,6 +89,10 @@ class WskFlows:
         return name
 
     def find(self, sock: Any) -> Connection | None:
+        transport = sock.transport
+        hook = getattr(transport, "on_isb_change", None) if transport is not None else None
+        if type(hook) is Connection and hook.sock is sock:
+            return hook  # the usual case, O(1): see Connection
         for conn in self.connections:
             if conn.sock is sock:
                 return conn

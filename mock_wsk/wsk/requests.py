@@ -37,7 +37,14 @@ from mock_wsk.status import (
 from mock_wsk.verifier import stub_location
 from mock_wsk.wsk import rules as _rules  # noqa: F401
 from mock_wsk.wsk.core import Wsk
-from mock_wsk.wsk.sockets import WSK_SOCKET, finish_close, open_socket, queue_of, signal_dead
+from mock_wsk.wsk.sockets import (
+    NO_DICT,
+    WSK_SOCKET,
+    finish_close,
+    open_socket,
+    queue_of,
+    signal_dead,
+)
 from mock_wsk.wsk.states import (
     Category,
     State,
@@ -129,7 +136,10 @@ def _broken(w: Wsk, sock: WSK_SOCKET) -> tuple[int, Any] | None:
 
 def _pend(w: Wsk, sock: WSK_SOCKET, irp: Any) -> None:
     """Remember a pending IRP so that IoCancelIrp and WskCloseSocket can cancel it."""
-    sock.pend[irp] = None
+    pend = sock.pend
+    if pend is NO_DICT:  # the socket's first pending request (dict_of, inlined)
+        pend = sock.pend = {}
+    pend[irp] = None
     cancel = partial(_cancel, w, sock)  # a C partial: cheaper than a closure per request
     if not irp_set_cancel_handler(irp, cancel):
         cancel(irp)
@@ -227,18 +237,17 @@ def _listen(w: Wsk, sock: WSK_SOCKET, irp: Any) -> tuple[int, Any]:
 
 
 def connect_socket(w: Wsk, sock: WSK_SOCKET, peer: Any) -> None:
-    """Join ``sock`` and ``peer``: connected, with a transport for its sends."""
-    from mock_wsk.wsk.dispatch import notify_isb
+    """Join ``sock`` and ``peer``: connected, with a transport for its sends (whose ISB
+    changes reach notify_isb through the connection open_transport registers)."""
     from mock_wsk.wsk.flows import open_transport
 
     sock.state = State.CONNECTED
     sock.remote = peer.sockaddr
     sock.peer = peer
     peer.sock = sock
-    transport = open_transport(w, sock, peer)
-    transport.on_isb_change = lambda isb: notify_isb(w, sock, isb)
-    sock.transport = transport
-    sock.acked = partial(send_acked, w, sock)
+    sock.transport = open_transport(w, sock, peer)
+    # sock.acked, the send-completion callback, is made by the first WskSend (_send): an
+    # idle connection never needs it.
 
 
 def WskConnect(Socket: Any, RemoteAddress: Any, Flags: int, Irp: Any) -> int:
@@ -360,7 +369,12 @@ def _send(w: Wsk, sock: WSK_SOCKET, irp: Any, buf: Any, flags: int) -> None | tu
         return STATUS_INVALID_PARAMETER, 0
     send_id = w.next_send_id
     w.next_send_id = send_id + 1
-    sock.sends[send_id] = (irp, use, length)
+    sends = sock.sends
+    if sends is NO_DICT:  # the socket's first send (dict_of, inlined; see WSK_SOCKET)
+        sends = sock.sends = {}
+        if sock.pend is NO_DICT:
+            sock.pend = {}
+    sends[send_id] = (irp, use, length)
     # _pend, inlined.
     sock.pend[irp] = None
     cancel = partial(_cancel, w, sock)
@@ -368,7 +382,10 @@ def _send(w: Wsk, sock: WSK_SOCKET, irp: Any, buf: Any, flags: int) -> None | tu
         cancel(irp)
     else:
         irp._cancel_handler = cancel
-    sock.transport.submit(send_id, length, sock.acked)
+    acked = sock.acked
+    if acked is None:  # the socket's first send (see connect_socket)
+        acked = sock.acked = partial(send_acked, w, sock)
+    sock.transport.submit(send_id, length, acked)
     return None
 
 

@@ -33,7 +33,7 @@ class WSK_SOCKET:
         # listeners
         "backlog", "accept_irps", "stream_listens",
         # receive path
-        "rx", "rx_tail", "rx_bytes", "indicating", "paused", "retained", "receives",
+        "rx", "rx_tail", "rx_bytes", "indicating", "paused", "_retained", "receives",
         "accepted_box", "dgrams",
         # send path: the transport calls ``acked(send_id)``
         "sends", "acked",
@@ -79,13 +79,15 @@ class WSK_SOCKET:
         self.rx_bytes = 0
         self.indicating = False  # a receive indication is queued or in flight
         self.paused = False  # DATA_NOT_ACCEPTED / partial accept: wait for WskReceive
-        self.retained: dict[int, Any] = {}  # id(chain head) -> chain, until WskRelease
+        # The three dicts below start as the shared, empty NO_DICT (see dict_of): three empty
+        # dicts are ~200 bytes, and an idle connection has no request or chain to hold.
+        self._retained: dict[int, Any] = NO_DICT  # see the retained property
         self.receives: deque[tuple[Any, ...]] = NO_QUEUE  # posted WskReceive requests
         self.accepted_box: Out | None = None  # BytesAccepted, made at the first indication
         self.dgrams: deque[Any] = NO_QUEUE
-        self.sends: dict[int, tuple[Any, Any, int]] = {}  # send id -> (irp, mdl use, length)
-        self.acked: Any = None
-        self.pend: dict[Any, None] = {}  # IRPs of requests pending on this socket
+        self.sends: dict[int, tuple[Any, Any, int]] = NO_DICT  # id -> (irp, mdl use, length)
+        self.acked: Any = None  # partial(send_acked, w, self), made by the first WskSend
+        self.pend: dict[Any, None] = NO_DICT  # IRPs of requests pending on this socket
         # extension NPI id -> client dispatch (read-only and shared until the first one)
         self.extensions: Mapping[Any, Any] = NO_EXTENSIONS
         self.extension_events = 0
@@ -96,6 +98,15 @@ class WSK_SOCKET:
         self.aborted = False
         self.peer_closed = False
         w.all_sockets.append(self)
+
+    @property
+    def retained(self) -> dict[int, Any]:
+        """id(chain head) -> chain the client keeps until WskRelease. A property making the
+        socket's own dict on first access: the receive path stores into it directly."""
+        retained = self._retained
+        if retained is NO_DICT:
+            retained = self._retained = {}
+        return retained
 
     @property
     def closing(self) -> bool:
@@ -127,6 +138,31 @@ def queue_of(sock: WSK_SOCKET, name: str) -> deque[Any]:
         queue = deque()
         setattr(sock, name, queue)
     return queue
+
+
+class _NoDict(dict[Any, Any]):
+    """The ``sends`` / ``pend`` of a socket that never had a request: empty and shared by
+    every socket. Reads, ``pop(key, default)`` and ``clear()`` work as on an empty dict;
+    storing raises (a bug: go through :func:`dict_of`, which gives the socket its own)."""
+
+    __slots__ = ()
+
+    def _shared(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("NO_DICT is shared by every socket: store through dict_of()")
+
+    __setitem__ = setdefault = update = __ior__ = _shared
+
+
+NO_DICT: Any = _NoDict()
+
+
+def dict_of(sock: WSK_SOCKET, name: str) -> dict[Any, Any]:
+    """``sock``'s dict ``name`` (sends, pend), created on first use (see NO_DICT)."""
+    table = getattr(sock, name)
+    if table is NO_DICT:
+        table = {}
+        setattr(sock, name, table)
+    return table
 
 
 def open_socket(w: Wsk, sock: WSK_SOCKET) -> None:
