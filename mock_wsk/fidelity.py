@@ -246,3 +246,35 @@ define_choice(
     "until the client posts WskReceive.",
     "Indications resume once a posted WskReceive has been satisfied, or when the receive "
     "callback is enabled again.")
+
+# ---------------------------------------------------------------------- send path
+
+define_choice(
+    "wsk.default_transport", "flow",
+    "WSK does not buffer sends: a send completes when all its data has actually been sent.",
+    "Connection sockets send through the deterministic TCP flow model (FLOW_MODEL.md): a "
+    "WskSend completes when its last byte is acknowledged. The fixed round-trip transport "
+    "(`wsk: {transport: fixed_rtt}`) remains for scenarios that need no flow model.",
+    configurable=True)
+define_choice(
+    "wsk.link_without_network_section", "1 Gb/s, the WSK rtt setting",
+    "Not applicable: the network is simulated.",
+    "Without a `network:` section a flow takes the default link (1 Gb/s, FlowParams defaults) "
+    "with the WSK `rtt` as its round trip, so the handshake and the data see the same RTT; a "
+    "peer may carry `link` overrides for its own connection.")
+define_choice(
+    "wsk.handshake_time", "one WSK rtt",
+    "Silent: connection establishment time is the transport's.",
+    "WskConnect/WskSocketConnect complete one WSK `rtt` after the request (not the link's RTT "
+    "when a `network:` section sets another).")
+define_choice(
+    "wsk.send_corruption", "any watched byte written or freed before the last ack",
+    "While a send is pending the MDL chain stays locked and unchanged (CONTRACTS C.15).",
+    "A send counts as corrupt on the wire (flow.corrupt_sends) when the driver wrote to or "
+    "freed any byte it described before the send's last byte was acknowledged; the rule "
+    "mdl.changed_while_in_use is reported at the write or free itself.")
+define_choice(
+    "wsk.utilization_window", "from the flow_mark action",
+    "FLOW_MODEL.md: utilization is judged 'once slow start ends'.",
+    "flow.*.utilization_since_mark measures from a `flow_mark` timeline action the scenario "
+    "places after slow start; flow.*.utilization covers the whole run.")

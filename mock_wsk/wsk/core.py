@@ -40,7 +40,7 @@ class WskSettings:
     # Send path of connection sockets: "flow" (the TCP flow model: completion times and ISB
     # from bandwidth, RTT, window, loss; the link comes from the `network:` section) or
     # "fixed_rtt" (every send completes rtt_ns later; the ISB is default_isb until set).
-    transport: str = "flow"
+    transport: str = field(default_factory=lambda: fidelity.choose("wsk.default_transport"))
     default_isb: int = field(default_factory=lambda: fidelity.choose("wsk.default_isb"))
     rtt_ns: int = field(default_factory=lambda: fidelity.choose("wsk.default_rtt_ns"))
     local_address: str = "10.0.0.1"

@@ -197,7 +197,7 @@ class WskFlows:
             capacity = driver.capacity_bits(end) - start_cap
             since_util = round((acked - start_acked) * 8 / capacity, 6) if capacity > 0 else 0.0
             since_bps = (acked - start_acked) * _D // (end - start_ns)
-        per["utilization_since_mark"] = since_util
+        per["utilization_since_mark"] = since_util  # fidelity: wsk.utilization_window
         per["throughput_since_mark_bps"] = since_bps
         return per
 
@@ -222,7 +222,7 @@ def open_transport(w: Wsk, sock: Any, peer: Any) -> Transport:
         return fixed
     links = w.m.subsystem(Links)
     overrides: dict[str, Any] = {}
-    if links.defaults == DEFAULT_LINK:
+    if links.defaults == DEFAULT_LINK:  # fidelity: wsk.link_without_network_section
         overrides["rtt_ns"] = settings.rtt_ns
     overrides.update(getattr(peer, "link", None) or {})
     name = flows.name_for(sock, peer)

@@ -260,6 +260,7 @@ def _connect(w: Wsk, sock: WSK_SOCKET, irp: Any, remote: Any) -> None | tuple[in
         return bad_state(w, sock, reason)
     sock.state = State.CONNECTING
     _pend(w, sock, irp)
+    # fidelity: wsk.handshake_time
     w.m.call_later(w.settings.rtt_ns, _connect_done, w, sock, irp, w.network.peer_at(remote))
     return None
 
@@ -401,7 +402,7 @@ def send_acked(w: Wsk, sock: WSK_SOCKET, send_id: int, length: int) -> None:
     if watches and (watches[0].dirty or len(watches) > 1 and any(
             watch.dirty for watch in watches)):
         # The bytes on the wire are not the ones the driver passed: the peer sees corruption
-        # (the rule, mdl.changed_while_in_use, was reported when the write or free happened).
+        # (fidelity: wsk.send_corruption; the rule was reported at the write or free).
         sock.transport.corrupt_sends += 1
     use.release(w.m)
     peer = sock.peer
