@@ -204,10 +204,45 @@ _SIZE_PARAMS = ("bytes",)
 _INT_PARAMS = ("port", "to_port", "segments", "count")
 
 
+_SIZES: dict[tuple[type, Any], int] = {}
+
+
+def _size(value: Any) -> int:
+    """parse_size, memoized (a schedule explorer re-runs the same timeline thousands of times);
+    only valid sizes are remembered, so errors are raised (and located) as before."""
+    key = (type(value), value)  # 1 and True and 1.0 stay apart
+    try:
+        return _SIZES[key]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable: parse_size says what is wrong with it
+        return parse_size(value)
+    size = parse_size(value)
+    if len(_SIZES) >= 4096:
+        _SIZES.clear()
+    _SIZES[key] = size
+    return size
+
+
+# Timelines (kept alive here, so their ids stay theirs) already checked against these peers.
+_CHECKED: dict[int, tuple[Any, frozenset[str]]] = {}
+
+
 def _check_timeline(run: Any, names: set[str]) -> None:
     """Peer actions name existing peers and well-formed parameters: bad input located at the
     timeline entry, reported before anything runs."""
     s = run.scenario
+    timeline = s.timeline
+    seen = _CHECKED.get(id(timeline))
+    if seen is not None and seen[0] is timeline and seen[1] == names:
+        return
+    _check_events(s, names)
+    if len(_CHECKED) >= 256:
+        _CHECKED.clear()
+    _CHECKED[id(timeline)] = (timeline, frozenset(names))
+
+
+def _check_events(s: Any, names: set[str]) -> None:
     for event in s.timeline:
         spec = PEER_ACTIONS.get(event.action)
         if spec is None:
@@ -236,7 +271,7 @@ def _check_timeline(run: Any, names: set[str]) -> None:
         for key in _SIZE_PARAMS:
             if key in params:
                 try:
-                    parse_size(params[key])
+                    _size(params[key])
                 except ValueError as exc:
                     raise bad(f"{key}: {exc}") from None
         for key in _INT_PARAMS:
@@ -284,14 +319,14 @@ def peer_connect(run: Any, params: dict[str, Any]) -> None:
 @action("peer_send", "A connected peer sends `bytes` (size units) as `segments` segments "
         "(default 1).")
 def peer_send(run: Any, params: dict[str, Any]) -> None:
-    _peer(run, params).send(parse_size(params["bytes"]), int(params.get("segments", 1)))
+    _peer(run, params).send(_size(params["bytes"]), int(params.get("segments", 1)))
 
 
 @action("peer_datagram", "A peer sends `count` (default 1) datagrams of `bytes` (0 allowed) back "
         "to back to the driver's datagram socket bound to `to_port`.")
 def peer_datagram(run: Any, params: dict[str, Any]) -> None:
     peer = _peer(run, params)
-    nbytes, to_port = parse_size(params["bytes"]), int(params["to_port"])
+    nbytes, to_port = _size(params["bytes"]), int(params["to_port"])
     for _ in range(int(params.get("count", 1))):
         peer.datagram(nbytes, to_port)
 

@@ -242,7 +242,7 @@ def _enable(w: Wsk, sock: WSK_SOCKET, npi: GUID, flags: int, valid: int,
 
 
 def _disable(w: Wsk, sock: WSK_SOCKET, flags: int, valid: int, Irp: Any) -> tuple[int, Any]:
-    if bin(flags).count("1") != 1:
+    if flags.bit_count() != 1:  # bin(flags).count("1"), negative masks included
         return _refuse(w, sock, "wsk.event.disable_multiple_flags",
                        f"disable with EventMask {flags | WSK_EVENT_DISABLE:#x}: exactly one event "
                        "flag must accompany WSK_EVENT_DISABLE", "wsk.invalid_event_flag")
@@ -274,7 +274,14 @@ def _disable(w: Wsk, sock: WSK_SOCKET, flags: int, valid: int, Irp: Any) -> tupl
 
 
 def _bits(mask: int) -> list[int]:
-    return [1 << i for i in range(32) if mask >> i & 1]
+    """The set bits of ``mask`` among the low 32, lowest first."""
+    mask &= 0xFFFFFFFF
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low)
+        mask ^= low
+    return out
 
 
 # ---------------------------------------------------------------------- ioctls
