@@ -464,10 +464,26 @@ def merge(results: Sequence[ExploreResult]) -> ExploreResult:
     united - the same whatever the number of workers."""
     if not results:
         raise ValueError("nothing to merge")
-    collector = _Collector()
+    coverage: set[Hashable] = set()
     for result in results:
-        collector.coverage |= result.coverage
-        for bug in result.bugs:
+        coverage |= result.coverage
+    first = results[0]
+    return ExploreResult(
+        scenario=first.scenario, strategy=first.strategy, seed=first.seed,
+        iterations=first.iterations, schedules=sum(r.schedules for r in results),
+        bugs=merge_bugs([r.bugs for r in results]), coverage=coverage,
+        wall_seconds=max(r.wall_seconds for r in results), expect_bug=first.expect_bug,
+        exhausted=all(r.exhausted for r in results),
+        stopped_early=any(r.stopped_early for r in results),
+    )
+
+
+def merge_bugs(shares: Sequence[Sequence[Bug]]) -> list[Bug]:
+    """The shares' bugs as one list: per (rule, location) the lowest first index, hits summed,
+    ordered by (rule, location, first index) - the merge of :func:`merge` and of pytest shards."""
+    collector = _Collector()
+    for bugs in shares:
+        for bug in bugs:
             mine = collector.bugs.get(bug.key)
             if mine is None:
                 collector.bugs[bug.key] = dataclasses.replace(bug)
@@ -476,15 +492,15 @@ def merge(results: Sequence[ExploreResult]) -> ExploreResult:
                 if bug.index < mine.index:
                     mine.index, mine.seed, mine.decisions = bug.index, bug.seed, bug.decisions
                     mine.message = bug.message
-    first = results[0]
-    return ExploreResult(
-        scenario=first.scenario, strategy=first.strategy, seed=first.seed,
-        iterations=first.iterations, schedules=sum(r.schedules for r in results),
-        bugs=collector.sorted_bugs(), coverage=collector.coverage,
-        wall_seconds=max(r.wall_seconds for r in results), expect_bug=first.expect_bug,
-        exhausted=all(r.exhausted for r in results),
-        stopped_early=any(r.stopped_early for r in results),
-    )
+    return collector.sorted_bugs()
+
+
+def bug_from_dict(data: dict[str, Any]) -> Bug:
+    """A :meth:`Bug.to_dict` back as a Bug (without its decisions): what a pytest shard sends
+    the controller is JSON, and the controller merges it with :func:`merge_bugs`."""
+    return Bug(rule=data["rule"], location=data["location"], message=data.get("message", ""),
+               index=data["first_index"], seed=data["seed"], decisions=(),
+               hits=data.get("hits", 1), replay_path=data.get("replay"))
 
 
 # ---------------------------------------------------------------------- after exploring
@@ -541,25 +557,39 @@ def finish_bugs(result: ExploreResult, out_dir: str | Path | None = "explore-out
 # ---------------------------------------------------------------------- as a scenario verdict
 
 
-def explore_as_result(scenario: Scenario) -> Any:
+def explore_as_result(scenario: Scenario, shard: int = 0, shards: int = 1) -> Any:
     """A scenario with an ``explore:`` block, run by ``run``/pytest: explore instead of one run.
 
     Returns a :class:`harness.runner.ScenarioResult` whose machine is the trace-on replay of the
     (shrunk) schedule that showed the expected bug, or of schedule 0 when clean; its failures
     say what the exploration missed or found.
+
+    With ``shards > 1`` it explores only the indices ``shard mod shards`` (same per-index seeds)
+    and fails only on an unexpected bug: whether the expected one was found is a question for
+    the merged shards (``extra["explore"]["bugs"]``), answered by the pytest plugin.
     """
     from harness.runner import Failure, ScenarioResult, collect_metrics
     from harness.shrink import LenientReplay
 
     settings = scenario.sections["explore"]
     started = time.perf_counter()
+    sharded = shards > 1
+    # A shard never stops early: its bugs (first indices, hits) must depend only on its share.
     result = explore(scenario, settings.iterations, settings.strategy, settings.seed,
                      depth=settings.depth, preemption_bound=settings.bound,
-                     stop_on=settings.expect_bug, coverage=False)
+                     worker=shard, workers=shards,
+                     stop_on=None if sharded else settings.expect_bug, coverage=False)
     failures: list[Failure] = []
     expected = settings.expect_bug
     shown: Bug | None = None
-    if expected is None:
+    if sharded:
+        unexpected = [b for b in result.bugs if b.rule != expected]
+        for bug in unexpected:
+            failures.append(Failure("explore", f"{bug.rule} at {bug.location} in schedule "
+                                    f"#{bug.index} (shard {shard}/{shards}, seed {bug.seed}): "
+                                    f"{bug.message}", settings.line))
+        shown = unexpected[0] if unexpected else None
+    elif expected is None:
         for bug in result.bugs:
             failures.append(Failure("explore", f"{bug.rule} at {bug.location} in schedule "
                                     f"#{bug.index} of {result.schedules} (seed {bug.seed}): "
@@ -593,6 +623,6 @@ def explore_as_result(scenario: Scenario) -> Any:
 
 __all__ = [
     "Bug", "ExploreResult", "Progress", "PrefixStrategy", "ScheduleRunner", "STRATEGIES",
-    "explore", "explore_as_result", "finish_bugs", "merge", "replay_document",
-    "schedule_seed", "trim",
+    "bug_from_dict", "explore", "explore_as_result", "finish_bugs", "merge", "merge_bugs",
+    "replay_document", "schedule_seed", "trim",
 ]

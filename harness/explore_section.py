@@ -9,9 +9,13 @@
       depth: 3                  # pct bug depth
       bound: 2                  # dfs preemption bound
       expect_bug: pool.use_after_free   # the race a known-bad driver must show, or null
+      shards: 4                 # pytest items the iterations split over (default 1)
 
 With ``expect_bug`` the item passes when exploration finds that rule (and no other bug); with
 ``null`` (the default) every schedule must be clean - the reference drivers' promise.
+
+With ``shards: K`` pytest collects K items, shard ``i`` exploring the indices ``i mod K`` with
+the same per-index seeds; ``expect_bug`` is then judged on the shards' merged bugs at session end.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class ExploreSettings:
     depth: int = 3
     bound: int = 2
     expect_bug: str | None = None
+    shards: int = 1
     line: int = 1
 
 
@@ -49,13 +54,20 @@ def load_explore(path: str, section: Any) -> ExploreSettings:
             raise error_at(path, section, "expect_bug", f"unknown rule id {expect_bug!r}",
                            hint=f"did you mean {hint!r}?" if hint else
                            "see `python -m harness rules`")
+    strategy = section.get("strategy", "random")
+    shards = section.get("shards", 1)
+    if shards > 1 and strategy == "dfs":
+        # dfs walks one tree in order: its indices cannot be split by residue.
+        raise error_at(path, section, "shards", "dfs exploration cannot be sharded",
+                       hint="use strategy random or pct, or shards: 1")
     position = getattr(section, "position", None)
     return ExploreSettings(
         iterations=section.get("iterations", DEFAULT_ITERATIONS),
-        strategy=section.get("strategy", "random"),
+        strategy=strategy,
         seed=section.get("seed", 0),
         depth=section.get("depth", 3),
         bound=section.get("bound", 2),
         expect_bug=expect_bug,
+        shards=shards,
         line=getattr(position, "line", None) or 1,
     )

@@ -13,11 +13,18 @@
   ``wsk_run_scenario`` (run a file) serve Python tests. Works under pytest-xdist (items are
   collected in each worker; only text crosses processes) and with ``--junitxml`` (the verdict
   is a ``user_property``).
+* A scenario whose ``explore:`` block has ``shards: K`` (K > 1) is K items
+  ``name[shard i/K]``; shard ``i`` explores the schedule indices ``i mod K`` with the same
+  per-index seeds, so its result depends on (scenario, K, i) only, not on the xdist workers. A
+  shard fails at once on an unexpected bug; the expected bug is judged at session end on the
+  shards' merged bugs (sent to the controller as a ``user_property``), with a terminal summary
+  line per merged bug and a failed exit status when no shard found it.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +32,7 @@ from typing import Any
 import pytest
 
 DEFAULT_GLOB = "scenarios/**/*.yaml"
+SHARD_PROPERTY = "wsk_explore_shard"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,6 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "wsk_scenario: a mock WSK harness scenario file")
     for tag in ("kernel", "wsk", "zoo", "flow", "tdi", "winsock"):
         config.addinivalue_line("markers", f"{tag}: scenarios tagged {tag}")
+    config.pluginmanager.register(ShardMerger(), "wsk_shard_merger")
 
 
 def _matches(config: pytest.Config, file_path: Path) -> bool:
@@ -79,12 +88,21 @@ class ScenarioFile(pytest.File):
             yield BadScenarioItem.from_parent(self, name=self.path.stem, error=error)
             return
         for scenario in scenarios:
-            item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
-            item.add_marker("wsk_scenario")
-            for tag in scenario.tags:
-                _register_marker(self.config, tag)
-                item.add_marker(tag)
-            yield item
+            settings = scenario.sections.get("explore")
+            shards = getattr(settings, "shards", 1)
+            items: list[ScenarioItem]
+            if shards > 1:
+                items = [ShardItem.from_parent(self, name=f"{scenario.name}[shard {i}/{shards}]",
+                                               scenario=scenario, shard=i, shards=shards)
+                         for i in range(shards)]
+            else:
+                items = [ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)]
+            for item in items:
+                item.add_marker("wsk_scenario")
+                for tag in scenario.tags:
+                    _register_marker(self.config, tag)
+                    item.add_marker(tag)
+                yield item
 
 
 class ScenarioFailed(Exception):
@@ -116,6 +134,102 @@ class ScenarioItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, self.scenario.line - 1, f"scenario: {self.scenario.name}"
+
+
+class ShardItem(ScenarioItem):
+    """One shard of a sharded ``explore:`` block: the schedule indices ``shard mod shards``."""
+
+    def __init__(self, *, shard: int, shards: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.shard = shard
+        self.shards = shards
+
+    def runtest(self) -> None:
+        from harness.explore import explore_as_result
+
+        result = explore_as_result(self.scenario, self.shard, self.shards)
+        explored = result.extra["explore"]
+        settings = self.scenario.sections["explore"]
+        record = {
+            "scenario": self.scenario.test_id, "shard": self.shard, "shards": self.shards,
+            "iterations": settings.iterations, "expect_bug": settings.expect_bug,
+            "schedules": explored["schedules"],
+            "bugs": [{key: bug[key] for key in
+                      ("rule", "location", "message", "first_index", "seed", "hits", "replay")}
+                     for bug in explored["bugs"]],
+        }
+        # JSON text: it crosses the xdist channel and lands in --junitxml unchanged.
+        self.user_properties.append((SHARD_PROPERTY, json.dumps(record, sort_keys=True)))
+        self.user_properties.append(("verdict", result.verdict))
+        if not result.passed:
+            raise ScenarioFailed(result)
+
+
+def merge_shard_records(records: dict[int, dict[str, Any]]) -> tuple[list[str], str | None]:
+    """The merged bugs of one sharded scenario as summary lines, and the failure message when the
+    expected bug is in no shard. Deterministic: the lines depend on the merged bugs only."""
+    from harness.explore import bug_from_dict, merge_bugs
+
+    first = records[min(records)]
+    scenario, shards, expected = first["scenario"], first["shards"], first["expect_bug"]
+    if len(records) < shards:
+        return ([f"explore {scenario}: {len(records)} of {shards} shards ran; "
+                 "merged expectation not judged"], None)
+    shares = [[bug_from_dict(b) for b in records[i]["bugs"]] for i in sorted(records)]
+    bugs = merge_bugs(shares)
+    lines = [f"explore merged: {scenario}: {bug.rule} at {bug.location} first at schedule "
+             f"{bug.index}" for bug in bugs]
+    if not bugs:
+        lines.append(f"explore merged: {scenario}: no bugs in {first['iterations']} schedules "
+                     f"over {shards} shards")
+    failure = None
+    if expected is not None and not any(bug.rule == expected for bug in bugs):
+        failure = (f"explore {scenario}: expected {expected} in {first['iterations']} schedules "
+                   f"over {shards} shards; found in none")
+    return lines, failure
+
+
+class ShardMerger:
+    """Gathers the shards' records from the reports and judges the merged bugs at session end.
+
+    One per session, registered in ``pytest_configure``. Under xdist the controller sees every
+    worker's reports (with their ``user_properties``) through ``pytest_runtest_logreport``, so
+    only the controller merges; a worker's own instance stays silent.
+    """
+
+    def __init__(self) -> None:
+        # scenario id -> {shard index -> the shard's JSON record}
+        self.records: dict[str, dict[int, dict[str, Any]]] = {}
+        self.lines: list[str] = []
+        self.failures: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == SHARD_PROPERTY:
+                record = json.loads(str(value))
+                self.records.setdefault(record["scenario"], {})[record["shard"]] = record
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(session.config, "workerinput"):
+            return  # an xdist worker: the controller merges what every worker reported
+        for scenario in sorted(self.records):
+            merged, failure = merge_shard_records(self.records[scenario])
+            self.lines.extend(merged)
+            if failure is not None:
+                self.failures.append(failure)
+        if self.failures and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.lines and not self.failures:
+            return
+        terminalreporter.write_sep("=", "sharded exploration")
+        for line in self.lines:
+            terminalreporter.write_line(line)
+        for failure in self.failures:
+            terminalreporter.write_line(failure, red=True, bold=True)
 
 
 class BadScenarioItem(pytest.Item):
