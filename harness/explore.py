@@ -12,9 +12,12 @@ thread lands on, the IRQL of a callback, inline or pended completion ...). Three
 
 Trace is off while exploring (it is the costliest part of a run); a bug's schedule is re-run with
 trace on for its story. A bug is a violation the scenario does not expect, de-duplicated by
-(rule id, stub file:line). Coverage is the set of distinct (state, event) pairs the machine's
-decision point saw (see ``Machine.coverage``), so a thin exploration can be told from a thorough
-one.
+(rule id, stub file:line). Coverage is the set of distinct (state, event) pairs the runs reached
+(see ``Machine.coverage``), so a thin exploration can be told from a thorough one: pairs of the
+decision point ("sched"), of the WSK provider ("wsk": callback entries by socket state, IRQL and
+calls in flight; enable/disable outcomes; socket state transitions), of the kernel ("kernel":
+waits, event sets, IRP completion and cancel, pool frees), of TDI and of Winsock. Each pair's
+first item is its area; :func:`coverage_by_area` counts them.
 
 Parallel: schedules are indexed; worker ``w`` of ``W`` takes the indices ``i % W == w`` with the
 same per-index seeds, and :func:`merge` orders bugs by (rule, location, first index), so the
@@ -54,6 +57,19 @@ def schedule_seed(seed: int, index: int) -> int:
 
 
 BugKey = tuple[str, str]  # (rule id, "file:line")
+
+# The coverage areas, in the order they are shown (a pair's first item; see Machine.coverage).
+COVERAGE_AREAS = ("sched", "wsk", "kernel", "tdi", "winsock")
+
+
+def coverage_by_area(coverage: set[Hashable]) -> dict[str, int]:
+    """``{"total": n, "sched": a, "wsk": b, "kernel": c, "tdi": d, "winsock": e}``: the distinct
+    pairs per area (every known area listed, zeros included; an unknown area is added)."""
+    counts = dict.fromkeys(COVERAGE_AREAS, 0)
+    for pair in coverage:
+        area = pair[0] if isinstance(pair, tuple) and pair and isinstance(pair[0], str) else "?"
+        counts[area] = counts.get(area, 0) + 1
+    return {"total": len(coverage), **counts}
 
 
 @dataclass(slots=True)
@@ -108,6 +124,9 @@ class ExploreResult:
     def rate(self) -> float:
         return self.schedules / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
+    def coverage_split(self) -> dict[str, int]:
+        return coverage_by_area(self.coverage)
+
     def found(self, rule: str) -> bool:
         return any(b.rule == rule for b in self.bugs)
 
@@ -126,6 +145,11 @@ class ExploreResult:
         if self.exhausted:
             head += "; bounded space exhausted"
         lines = [head]
+        if self.coverage:
+            split = self.coverage_split()
+            lines.append(f"  coverage: {split['total']} distinct (state, event) pairs: "
+                         + ", ".join(f"{area} {n}" for area, n in split.items()
+                                     if area != "total"))
         for bug in self.bugs:
             shrunk = (f", shrunk {len(bug.decisions)} -> {len(bug.shrunk)} decisions"
                       if bug.shrunk is not None else "")
@@ -145,6 +169,7 @@ class ExploreResult:
             "strategy": self.strategy, "seed": self.seed, "iterations": self.iterations,
             "schedules": self.schedules, "wall_seconds": round(self.wall_seconds, 6),
             "schedules_per_second": round(self.rate, 1), "distinct_states": self.states,
+            "coverage": self.coverage_split(),
             "exhausted": self.exhausted, "expect_bug": self.expect_bug,
             "passed": self.passed, "bugs": [b.to_dict() for b in self.bugs],
         }
@@ -622,7 +647,7 @@ def explore_as_result(scenario: Scenario, shard: int = 0, shards: int = 1) -> An
 
 
 __all__ = [
-    "Bug", "ExploreResult", "Progress", "PrefixStrategy", "ScheduleRunner", "STRATEGIES",
-    "bug_from_dict", "explore", "explore_as_result", "finish_bugs", "merge", "merge_bugs",
-    "replay_document", "schedule_seed", "trim",
+    "Bug", "COVERAGE_AREAS", "ExploreResult", "Progress", "PrefixStrategy", "ScheduleRunner",
+    "STRATEGIES", "bug_from_dict", "coverage_by_area", "explore", "explore_as_result",
+    "finish_bugs", "merge", "merge_bugs", "replay_document", "schedule_seed", "trim",
 ]

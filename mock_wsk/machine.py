@@ -264,8 +264,10 @@ class Machine:
         self._trivial = isinstance(self.strategy, FifoStrategy)
         self.verifier = Verifier(policy)
         self.decisions: list[Decision] = []
-        # Exploration's coverage: (state, event) pairs filled by decide() when a set is given
-        # (None by default, so ordinary runs pay one attribute test per non-trivial decision).
+        # Exploration's coverage: distinct (state, event) pairs, filled when a set is given (None
+        # by default, so ordinary runs pay one attribute test where a pair could be noted).
+        # Every pair is a tuple whose first item is its area: "sched" (decide()), "wsk",
+        # "kernel", "tdi", "winsock". Noting a pair never emits a trace record or decides.
         self.coverage: set[Hashable] | None = None
         self.trace: list[tuple[Any, ...]] | None = [] if trace else None
         self.steps = 0
@@ -354,12 +356,24 @@ class Machine:
             ctx = self.current
             tops = tuple([cpu.stack[-1].name if cpu.stack else "" for cpu in self.cpus])
             if ctx is None:
-                coverage.add(("", -1, "", tops, kind, n, choice))
+                coverage.add(("sched", "", -1, "", tops, kind, n, choice))
             else:
                 callbacks = ctx.callbacks
-                coverage.add((ctx.name, ctx.irql, callbacks[-1] if callbacks else "", tops,
-                              kind, n, choice))
+                coverage.add(("sched", ctx.name, ctx.irql, callbacks[-1] if callbacks else "",
+                              tops, kind, n, choice))
         return choice
+
+    def cover_here(self, coverage: set[Hashable], area: str, obj: str, event: str) -> None:
+        """Note the pair ``(area, obj, event, context kind, IRQL)`` of the current context (a
+        context inside a WSK callback is ``"<kind>+callback"``). Callers test
+        ``m.coverage is not None`` first and pass it, so ordinary runs never get here."""
+        ctx = self.current
+        if ctx is None:
+            coverage.add((area, obj, event, "", -1))
+        else:
+            kind = ctx.kind.value
+            coverage.add((area, obj, event, kind + "+callback" if ctx.callbacks else kind,
+                          ctx.irql))
 
     # ------------------------------------------------------------------ time
 

@@ -707,6 +707,9 @@ def IoCompleteRequest(Irp: IRP, PriorityBoost: int) -> None:
     m.preemption_point()
     check_max_irql(m, "IoCompleteRequest", DISPATCH_LEVEL)
     if _completable(m, Irp, "IoCompleteRequest"):
+        coverage = m.coverage
+        if coverage is not None:
+            m.cover_here(coverage, "kernel", "IRP", "IoCompleteRequest")
         _complete(m, Irp)
 
 
@@ -746,6 +749,11 @@ def IoCancelIrp(Irp: IRP) -> bool:
     Irp.Cancel = True
     m.emit("irp.cancel", Irp.serial, Irp.state)
     handler = Irp._cancel_handler
+    coverage = m.coverage
+    if coverage is not None:
+        m.cover_here(coverage, "kernel", "IRP",
+                     "cancel_provider" if Irp.state == PENDING and handler is not None
+                     else "cancel_routine" if Irp.CancelRoutine is not None else "cancel_none")
     if Irp.state == PENDING and handler is not None:
         Irp._cancel_handler = None
         handler(Irp)
@@ -826,6 +834,12 @@ def irp_complete(m: Machine, Irp: IRP, status: int, information: int = 0,
         else:
             current.Control &= ~SL_PENDING_RETURNED
     Irp.PendingReturned = pending_returned
+    coverage = m.coverage
+    if coverage is not None:
+        m.cover_here(coverage, "kernel", "IRP",
+                     "provider_complete_cancelled" if status == STATUS_CANCELLED
+                     else "provider_complete_pended" if pending_returned
+                     else "provider_complete_inline")
     _complete(m, Irp)
 
 

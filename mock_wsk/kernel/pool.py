@@ -687,6 +687,9 @@ def _free(m: Machine, P: Any, tag: int | None, ddi: str) -> None:
                  f"{ddi} with tag '{tag_text(tag)}' of the {describe_block(P)}",
                  objects={"block": describe_block(P), "tag": tag_text(tag)},
                  params=(block_tag_value, tag, 0), location=site_location(site))
+    coverage = m.coverage
+    if coverage is not None:
+        m.cover_here(coverage, "kernel", "paged pool" if paged else "nonpaged pool", "free")
     m.subsystem(PoolTracker).release(P, site)
 
 

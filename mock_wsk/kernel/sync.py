@@ -148,13 +148,20 @@ def wait_for_objects(m: Machine, objects: Sequence[DispatcherObject], wait_all: 
     assert ctx is not None
     probe = WaitBlock(ctx, objects, wait_all, None)
     status = probe.satisfied_status()
+    coverage = m.coverage
     if status is not None:
+        if coverage is not None:
+            m.cover_here(coverage, "kernel", _kind_of(objects), "wait_satisfied")
         probe.consume_for(status)
         return status
     timeout_100ns = quad(timeout)
     deadline = _deadline(m, timeout_100ns)
     if deadline is not None and deadline <= m.now:
+        if coverage is not None:
+            m.cover_here(coverage, "kernel", _kind_of(objects), "wait_timeout_now")
         return STATUS_TIMEOUT
+    if coverage is not None:
+        m.cover_here(coverage, "kernel", _kind_of(objects), "wait_block")
     for hook in _wait_hooks:
         hook(m, ctx, objects, ddi)
     if ctx.kind is ContextKind.DPC:
@@ -176,6 +183,11 @@ def wait_for_objects(m: Machine, objects: Sequence[DispatcherObject], wait_all: 
     if deadline is not None:
         block.timeout_seq = m.call_at(deadline, block.on_timeout)
     return m.block_current()
+
+
+def _kind_of(objects: Sequence[DispatcherObject]) -> str:
+    """The object kind a wait is on, for coverage: one type name, or "multiple"."""
+    return type(objects[0]).__name__ if len(objects) == 1 else "multiple"
 
 
 # Hooks called before a context blocks: the WSK provider uses one to catch a callback that waits
@@ -223,6 +235,10 @@ def KeSetEvent(Event: KEVENT, Increment: int, Wait: bool) -> int:
     Event.State = 1
     if m.trace is not None:
         m.emit("event.set", Event.name)
+    coverage = m.coverage
+    if coverage is not None:
+        m.cover_here(coverage, "kernel", "KEVENT",
+                     "set_waiters" if Event.waiters else "set_signaled" if previous else "set")
     Event.signal_waiters(m)
     return previous
 

@@ -170,6 +170,11 @@ class TdiConnection:
             t.device_not_ready += 1
             if after_indication:
                 self.race_lost += 1  # the space announced to us was taken first (E.24)
+            coverage = t.m.coverage
+            if coverage is not None:
+                t.m.cover_here(coverage, "tdi", "send",
+                               "device_not_ready_after_indication" if after_indication
+                               else "device_not_ready")
             self.owed = True
             self.refused_length = length
             self.refused_at = stub_location()
@@ -245,6 +250,10 @@ class TdiConnection:
         t.send_possible_calls += 1
         self.indicated = True
         t.m.emit("tdi.send_possible", self.id, bytes_available)
+        coverage = t.m.coverage
+        if coverage is not None:
+            t.m.cover_here(coverage, "tdi", "ClientEventSendPossible",
+                           "delivered_refused_since" if self.owed else "delivered")
         result = handler(event_context, self.context, bytes_available)
         if result != STATUS_SUCCESS:
             shown = status_name(result) if isinstance(result, int) else repr(result)

@@ -172,6 +172,9 @@ class Socket:
         if self.change is not None:
             req, self.change = self.change, None
             self.stack.changes_completed += 1
+            coverage = self.stack.m.coverage
+            if coverage is not None:
+                self.stack.m.cover_here(coverage, "winsock", "CHANGE", "completed")
             self.stack.complete(req, 0, 0)
             self.stack.watch_repost(self)
         if self.sndbuf is None:
@@ -186,6 +189,9 @@ class Socket:
         self.change = None
         self.stack.changes_aborted += 1
         self.stack.m.emit("winsock.change.abort", self.handle, why)
+        coverage = self.stack.m.coverage
+        if coverage is not None:
+            self.stack.m.cover_here(coverage, "winsock", "CHANGE", "aborted: " + why)
         overlapped = req.overlapped is not None
         self.stack.complete(req, WSA_OPERATION_ABORTED if overlapped else WSAEINTR, 0)
 

@@ -474,6 +474,10 @@ def _post_change(m: Machine, stack: WinsockStack, sock: Socket, lpcbBytesReturne
     sock.change = req
     sock.change_posts += 1
     stack.changes_posted += 1
+    coverage = m.coverage
+    if coverage is not None:
+        m.cover_here(coverage, "winsock", "CHANGE",
+                     "posted_overlapped" if overlapped else "posted_blocking")
     store(lpcbBytesReturned, 0)
     if overlapped:
         return _fail(WSA_IO_PENDING)

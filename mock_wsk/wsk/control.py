@@ -35,6 +35,7 @@ from mock_wsk.status import (
     STATUS_INVALID_PARAMETER,
     STATUS_PENDING,
     STATUS_SUCCESS,
+    status_name,
 )
 from mock_wsk.wsk.core import Wsk
 from mock_wsk.wsk.events import DisableOutcome
@@ -179,9 +180,24 @@ def _event_callback(w: Wsk, sock: WSK_SOCKET, Level: int, InputSize: int, InputB
                        f"NpiId {npi} is neither NPI_WSK_INTERFACE_ID nor a registered "
                        "extension's id", bad)
     flags = mask & ~WSK_EVENT_DISABLE
-    if mask & WSK_EVENT_DISABLE:
-        return _disable(w, sock, flags, valid, Irp)
-    return _enable(w, sock, npi, flags, valid, Irp)
+    disable = bool(mask & WSK_EVENT_DISABLE)
+    state = sock.state
+    result = (_disable(w, sock, flags, valid, Irp) if disable
+              else _enable(w, sock, npi, flags, valid, Irp))
+    coverage = w.m.coverage
+    if coverage is not None:
+        _cover_control(coverage, sock, state, disable, flags, result[0])
+    return result
+
+
+def _cover_control(coverage: set[Any], sock: WSK_SOCKET, state: State, disable: bool,
+                   flags: int, status: int) -> None:
+    """``("wsk", category, state, "enable"/"disable", flag name, outcome)``: the outcome is the
+    status without its ``STATUS_`` prefix (SUCCESS, PENDING, EVENT_PENDING or a refusal)."""
+    names = "|".join(CALLBACK_OF_EVENT.get(flag, f"{flag:#x}") for flag in _bits(flags))
+    outcome = status_name(status).removeprefix("STATUS_")
+    coverage.add(("wsk", sock.category.value, state.name, "disable" if disable else "enable",
+                  names or "0", outcome))
 
 
 def _check_flags_and_state(w: Wsk, sock: WSK_SOCKET, flags: int,

@@ -45,7 +45,13 @@ from mock_wsk.status import (
 from mock_wsk.verifier import code_location
 from mock_wsk.wsk import rules as _rules  # noqa: F401  (registers the rules reported here)
 from mock_wsk.wsk.core import Wsk
-from mock_wsk.wsk.sockets import WSK_SOCKET, finish_close, open_socket, signal_dead
+from mock_wsk.wsk.sockets import (
+    WSK_SOCKET,
+    cover_entry,
+    finish_close,
+    open_socket,
+    signal_dead,
+)
 from mock_wsk.wsk.states import State
 from mock_wsk.wsk.structs import WSK_MOCK_EXTENSION_EVENT_PING
 
@@ -112,6 +118,9 @@ def _call(dpc: _Delivery, pool: list[_Delivery] | None, sock: WSK_SOCKET, kind: 
     if not events.try_begin(flag):
         counts = w.stats.not_entered
         counts[name] = counts.get(name, 0) + 1
+        coverage = w.m.coverage
+        if coverage is not None:
+            coverage.add(("wsk", sock.category.value, sock.state.name, name, "not_entered"))
         not_entered(w, sock, payload)
         return
     m = w.m
@@ -120,6 +129,9 @@ def _call(dpc: _Delivery, pool: list[_Delivery] | None, sock: WSK_SOCKET, kind: 
     irql = ctx.irql
     counts = w.stats.callbacks
     counts[name] = counts.get(name, 0) + 1
+    coverage = m.coverage
+    if coverage is not None:
+        cover_entry(coverage, sock, name, flag, irql)
     trace = m.trace
     if trace is not None:
         here = ctx.cpu
@@ -230,6 +242,10 @@ def _deliver_receive(dpc: _Delivery, pool: list[_Delivery], sock: WSK_SOCKET,
     if not events.enabled & WSK_EVENT_RECEIVE:
         counts = w.stats.not_entered
         counts["WskReceiveEvent"] = counts.get("WskReceiveEvent", 0) + 1
+        coverage = w.m.coverage
+        if coverage is not None:
+            coverage.add(("wsk", sock.category.value, sock.state.name, "WskReceiveEvent",
+                          "not_entered"))
         sock.indicating = False  # the data stays buffered for WskReceive or a re-enable
         return
     # EventRegistry.try_begin, inlined (the flag is enabled).
@@ -245,6 +261,9 @@ def _deliver_receive(dpc: _Delivery, pool: list[_Delivery], sock: WSK_SOCKET,
     stats = w.stats
     counts = stats.callbacks
     counts["WskReceiveEvent"] = counts.get("WskReceiveEvent", 0) + 1
+    coverage = m.coverage
+    if coverage is not None:
+        cover_entry(coverage, sock, "WskReceiveEvent", WSK_EVENT_RECEIVE, irql)
     trace = m.trace
     if trace is not None:
         here = ctx.cpu

@@ -176,8 +176,14 @@ class Peer:
         from mock_wsk.wsk.dispatch import DISCONNECT, deliver, pump_receive
         from mock_wsk.wsk.states import State
 
-        if sock.state is State.DISCONNECTING:
+        old = sock.state
+        if old is State.DISCONNECTING:
             sock.state = State.DISCONNECTED
+        coverage = self.net.w.m.coverage
+        if coverage is not None:
+            from mock_wsk.wsk.sockets import cover_transition
+
+            cover_transition(coverage, sock, old, "peer_close")
         pump_receive(self.net.w, sock)
         if sock.events.enabled & WSK_EVENT_DISCONNECT:
             deliver(self.net.w, sock, DISCONNECT, 0)

@@ -40,6 +40,7 @@ from mock_wsk.wsk.core import Wsk
 from mock_wsk.wsk.sockets import (
     NO_DICT,
     WSK_SOCKET,
+    cover_transition,
     finish_close,
     open_socket,
     queue_of,
@@ -195,7 +196,11 @@ def abort_requests(w: Wsk, sock: WSK_SOCKET, status: int) -> None:
     if status != STATUS_FILE_FORCED_CLOSED:
         sock.aborted = True
         if sock.state < State.CLOSING:
+            old = sock.state
             sock.state = State.DISCONNECTED
+            coverage = w.m.coverage
+            if coverage is not None:
+                cover_transition(coverage, sock, old, "abort")
     if sock.transport is not None:
         sock.transport.abort()
 
@@ -213,6 +218,7 @@ def _bind(w: Wsk, sock: WSK_SOCKET, irp: Any, address: Any) -> tuple[int, Any]:
         return bad_state(w, sock, reason)
     if not w.network.bind(sock, address):
         return STATUS_ADDRESS_ALREADY_EXISTS, 0
+    old = sock.state
     sock.state = State.BOUND
     port = sock.local.sin_port
     if sock.category is Category.LISTEN:
@@ -220,6 +226,9 @@ def _bind(w: Wsk, sock: WSK_SOCKET, irp: Any, address: Any) -> tuple[int, Any]:
         w.network.listeners[port] = sock
     elif sock.category is Category.DATAGRAM:
         w.network.datagram_ports[port] = sock
+    coverage = w.m.coverage
+    if coverage is not None:
+        cover_transition(coverage, sock, old, "bind")
     return STATUS_SUCCESS, 0
 
 
@@ -232,6 +241,9 @@ def _listen(w: Wsk, sock: WSK_SOCKET, irp: Any) -> tuple[int, Any]:
         return bad_state(w, sock, f"WskListen on a {sock.state.name.lower()} stream socket")
     sock.stream_listens = True
     sock.state = State.LISTENING
+    coverage = w.m.coverage
+    if coverage is not None:
+        cover_transition(coverage, sock, State.BOUND, "listen")
     w.network.listeners[sock.local.sin_port] = sock
     return STATUS_SUCCESS, 0
 
@@ -241,7 +253,11 @@ def connect_socket(w: Wsk, sock: WSK_SOCKET, peer: Any) -> None:
     changes reach notify_isb through the connection open_transport registers)."""
     from mock_wsk.wsk.flows import open_transport
 
+    old = sock.state
     sock.state = State.CONNECTED
+    coverage = w.m.coverage
+    if coverage is not None:
+        cover_transition(coverage, sock, old, "connected")
     sock.remote = peer.sockaddr
     sock.peer = peer
     peer.sock = sock
@@ -258,7 +274,11 @@ def _connect(w: Wsk, sock: WSK_SOCKET, irp: Any, remote: Any) -> None | tuple[in
     reason = can_connect(sock.category, sock.state)
     if reason:
         return bad_state(w, sock, reason)
+    old = sock.state
     sock.state = State.CONNECTING
+    coverage = w.m.coverage
+    if coverage is not None:
+        cover_transition(coverage, sock, old, "connect")
     _pend(w, sock, irp)
     # fidelity: wsk.handshake_time
     w.m.call_later(w.settings.rtt_ns, _connect_done, w, sock, irp, w.network.peer_at(remote))
@@ -274,6 +294,9 @@ def _connect_done(w: Wsk, sock: WSK_SOCKET, irp: Any, peer: Any) -> None:
         complete_pending(w, sock, irp, STATUS_SUCCESS)
     else:
         sock.state = State.BOUND
+        coverage = w.m.coverage
+        if coverage is not None:
+            cover_transition(coverage, sock, State.CONNECTING, "connect_refused")
         w.network.refused += 1
         complete_pending(w, sock, irp, STATUS_CONNECTION_REFUSED)
 
@@ -578,7 +601,11 @@ def _disconnect(w: Wsk, sock: WSK_SOCKET, irp: Any, buf: Any,
             return STATUS_INVALID_PARAMETER, 0
         use.release(w.m)
         peer.received(buf.Length, use.digest)
+    old = sock.state
     sock.state = State.DISCONNECTED if sock.peer_closed else State.DISCONNECTING
+    coverage = w.m.coverage
+    if coverage is not None:
+        cover_transition(coverage, sock, old, "disconnect")
     if peer is not None:
         peer._note("graceful close by the driver")
     # The FIN is acknowledged one round trip later.
@@ -604,7 +631,11 @@ def WskCloseSocket(Socket: Any, Irp: Any) -> int:
         return int(fidelity.choose("wsk.irp_required_missing"))
     if not w.begin(Irp, "WskCloseSocket"):
         return int(fidelity.choose("wsk.bad_irp"))
+    old = Socket.state
     Socket.state = State.CLOSING
+    coverage = m.coverage
+    if coverage is not None:
+        cover_transition(coverage, Socket, old, "close")
     Socket.events.close()
     m.emit("wsk.close", Socket.id)
     for entry in list(Socket.receives) + list(Socket.sends.values()) + \

@@ -165,6 +165,25 @@ def dict_of(sock: WSK_SOCKET, name: str) -> dict[Any, Any]:
     return table
 
 
+# ---------------------------------------------------------------------- exploration coverage
+# Callers test ``m.coverage is not None`` first (ordinary runs pay that test only); noting a pair
+# never emits a trace record nor asks the machine a question.
+
+
+def cover_entry(coverage: set[Any], sock: WSK_SOCKET, name: str, flag: int, irql: int) -> None:
+    """A callback is entered: ``("wsk", category, state, callback, in flight, IRQL)``, where
+    *in flight* counts this event's calls on the socket including this one, capped at 2 (1: it
+    runs alone, 2: it overlaps another call of the same callback)."""
+    in_flight = sock.events.in_flight
+    n = in_flight.get(flag, 0) if in_flight is not None else 0
+    coverage.add(("wsk", sock.category.value, sock.state.name, name, n if n < 2 else 2, irql))
+
+
+def cover_transition(coverage: set[Any], sock: WSK_SOCKET, old: State, event: str) -> None:
+    """A state transition: ``("wsk", category, old state, event, new state)``."""
+    coverage.add(("wsk", sock.category.value, old.name, event, sock.state.name))
+
+
 def open_socket(w: Wsk, sock: WSK_SOCKET) -> None:
     """The socket now belongs to the client (created, or accepted through the event)."""
     w.sockets[sock.id] = sock
@@ -202,7 +221,11 @@ def finish_close(w: Wsk, sock: WSK_SOCKET) -> None:
     from mock_wsk.kernel.irp import irp_complete
     from mock_wsk.status import STATUS_SUCCESS
 
+    old = sock.state
     sock.state = State.CLOSED
+    coverage = w.m.coverage
+    if coverage is not None:
+        cover_transition(coverage, sock, old, "close_done")
     w.sockets.pop(sock.id, None)
     w.network.forget(sock)
     irp = sock.close_irp
