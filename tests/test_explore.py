@@ -137,8 +137,6 @@ def test_the_reference_timer_driver_explores_clean(strategy: str) -> None:
 @pytest.mark.parametrize("path", ["scenarios/wsk/disable_race_event_pending.yaml",
                                   "scenarios/wsk/disable_race_pending.yaml"])
 def test_the_reference_wsk_client_explores_clean(path: str) -> None:
-    if not (ROOT / path).exists():
-        pytest.skip("WSK reference scenario not present")
     result = explore(load_scenario(ROOT / path), 300, "random", 1)
     assert result.bugs == [], result.summary()
 
