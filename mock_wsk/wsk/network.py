@@ -224,6 +224,35 @@ class Peer:
         return f"<Peer {self.name}>"
 
 
+class PortSet:
+    """The bound local ports: a bit per port in 0..65535 (8 KiB for the machine) rather than a
+    set entry and an int object per port (~100 bytes a connection). Other values, which only a
+    broken driver passes, go to a small set."""
+
+    __slots__ = ("_bits", "_other")
+
+    def __init__(self) -> None:
+        self._bits = bytearray(65536)
+        self._other: set[int] = set()
+
+    def __contains__(self, port: int) -> bool:
+        if 0 <= port < 65536:
+            return bool(self._bits[port])
+        return port in self._other
+
+    def add(self, port: int) -> None:
+        if 0 <= port < 65536:
+            self._bits[port] = 1
+        else:
+            self._other.add(port)
+
+    def discard(self, port: int) -> None:
+        if 0 <= port < 65536:
+            self._bits[port] = 0
+        else:
+            self._other.discard(port)
+
+
 class Network:
     """The machine's view of the network: listeners, bound ports, peers."""
 
@@ -231,7 +260,7 @@ class Network:
         self.w = w
         self.listeners: dict[int, Any] = {}  # port -> listening socket
         self.datagram_ports: dict[int, Any] = {}
-        self.bound: set[int] = set()
+        self.bound = PortSet()
         self.peers: dict[tuple[str, int], Peer] = {}
         self._ephemeral = 49152
         self.refused = 0
