@@ -202,6 +202,7 @@ class Cpu:
 
 # What a CPU would do if chosen to step.
 _RUN, _DPC, _READY = 0, 1, 2
+_RUNNING, _READY_STATE = CtxState.RUNNING, CtxState.READY  # the scheduler's hot checks
 
 
 class StepBudgetExceeded(Exception):
@@ -371,7 +372,7 @@ class Machine:
         if ctx is None:
             coverage.add((area, obj, event, "", -1))
         else:
-            kind = ctx.kind.value
+            kind = ctx.kind._value_  # not .value: an enum property, slow on the hot path
             coverage.add((area, obj, event, kind + "+callback" if ctx.callbacks else kind,
                           ctx.irql))
 
@@ -536,10 +537,22 @@ class Machine:
             return
         if ctx.glet is None:
             return  # the system context is never preempted
-        candidates = self._candidates()
-        if len(candidates) <= 1:
+        # Most preemption points have one CPU with work (the asker's): count first (what
+        # _candidates would return, without building it) and ask nothing then.
+        count = 0
+        running, ready = _RUNNING, _READY_STATE
+        for cpu in self.cpus:
+            stack = cpu.stack
+            if stack:
+                top = stack[-1]
+                if (cpu.dpcs and top.irql < DISPATCH_LEVEL) or top.state is running or \
+                        top.state is ready:
+                    count += 1
+            elif cpu.dpcs or cpu.ready:
+                count += 1
+        if count <= 1:
             return
-        keys = [self._candidate_key(c) for c in candidates]
+        candidates, keys = self._candidates_keyed()
         pick = candidates[self.decide("schedule", keys)]
         if pick[1] == _RUN and pick[0] is ctx.cpu:
             return
@@ -602,6 +615,30 @@ class Machine:
                 out.append((cpu, _READY))
         return out
 
+    def _candidates_keyed(self) -> tuple[list[tuple[Cpu, int]], list[Hashable]]:
+        """:meth:`_candidates` and the strategy's key of each (:meth:`_candidate_key`), built
+        in one pass: the scheduler asks for both at every turn with more than one CPU."""
+        out: list[tuple[Cpu, int]] = []
+        keys: list[Hashable] = []
+        running, ready = _RUNNING, _READY_STATE
+        for cpu in self.cpus:
+            stack = cpu.stack
+            if stack:
+                top = stack[-1]
+                if cpu.dpcs and top.irql < DISPATCH_LEVEL:
+                    out.append((cpu, _DPC))
+                    keys.append(("dpc", cpu.index))
+                elif top.state is running or top.state is ready:
+                    out.append((cpu, _RUN))
+                    keys.append(top.id)
+            elif cpu.dpcs:
+                out.append((cpu, _DPC))
+                keys.append(("dpc", cpu.index))
+            elif cpu.ready:
+                out.append((cpu, _READY))
+                keys.append(cpu.ready[0].id)
+        return out, keys
+
     @staticmethod
     def _candidate_key(candidate: tuple[Cpu, int]) -> Hashable:
         cpu, what = candidate
@@ -661,9 +698,8 @@ class Machine:
             if pick is not None:
                 self._forced = None
             else:
-                candidates = self._candidates()
+                candidates, keys = self._candidates_keyed()
                 if len(candidates) > 1:
-                    keys = [self._candidate_key(c) for c in candidates]
                     pick = candidates[self.decide("schedule", keys)]
                 elif candidates:
                     pick = candidates[0]

@@ -70,9 +70,14 @@ class RandomStrategy(Strategy):
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
         self._rng = random.Random(seed)
+        # randrange(n) for n > 0 is exactly _randbelow(n) (the same draws, so the same
+        # schedules), without randrange's argument checks: one call per decision.
+        self._below = self._rng._randbelow  # type: ignore[attr-defined]
 
     def choose(self, kind: str, options: Sequence[Hashable]) -> int:
-        return self._rng.randrange(len(options))
+        if not options:
+            raise ValueError("no options to choose from")  # _randbelow(0) would never return
+        return self._below(len(options))
 
     def describe(self) -> dict[str, object]:
         return {"strategy": self.name, "seed": self.seed}

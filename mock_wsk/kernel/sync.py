@@ -146,13 +146,25 @@ def wait_for_objects(m: Machine, objects: Sequence[DispatcherObject], wait_all: 
     m.preemption_point()
     ctx = m.current
     assert ctx is not None
-    probe = WaitBlock(ctx, objects, wait_all, None)
-    status = probe.satisfied_status()
     coverage = m.coverage
+    # Already signalled: WaitBlock.satisfied_status + consume_for, without building the block.
+    status: int | None = None
+    if wait_all:
+        if all(o.is_signaled() for o in objects):
+            status = STATUS_WAIT_0
+    else:
+        for index, obj in enumerate(objects):
+            if obj.is_signaled():
+                status = STATUS_WAIT_0 + index
+                break
     if status is not None:
         if coverage is not None:
             m.cover_here(coverage, "kernel", _kind_of(objects), "wait_satisfied")
-        probe.consume_for(status)
+        if wait_all:
+            for o in objects:
+                o.consume()
+        else:
+            objects[status - STATUS_WAIT_0].consume()
         return status
     timeout_100ns = quad(timeout)
     deadline = _deadline(m, timeout_100ns)
