@@ -179,6 +179,11 @@ def _load_sections(path: str, doc: Mapping[str, Any]) -> dict[str, Any]:
             if name in doc}
 
 
+# Checks that need the whole scenario (a timeline action naming a peer of the `peers:` section):
+# run when the file loads, so `harness validate` reports them; they raise located ScenarioErrors.
+SCENARIO_CHECKS: list[Callable[[Scenario], None]] = []
+
+
 # Modules that register section loaders when imported (areas add themselves here).
 AREA_SECTION_MODULES: list[str] = [
     "harness.network_section",
@@ -538,7 +543,7 @@ def build_scenario(path: str, doc: LineDict, stub_roots: Sequence[Path] = (),
                        hint="remove 'trace: false'")
     name = doc["name"]
     case_id = case.case if case is not None else ""
-    return Scenario(
+    scenario = Scenario(
         name=f"{name}[{case_id}]" if case_id else name,
         path=path,
         stub=driver["stub"],
@@ -567,6 +572,9 @@ def build_scenario(path: str, doc: LineDict, stub_roots: Sequence[Path] = (),
         variables=dict(case.variables) if case is not None else {},
         base_name=name,
     )
+    for check in SCENARIO_CHECKS:  # checks that span sections (e.g. timeline vs peers)
+        check(scenario)
+    return scenario
 
 
 def load_scenarios(path: str | Path, stub_roots: Sequence[Path] = (),

@@ -46,7 +46,7 @@ from harness.actions import action
 from harness.errors import ScenarioError
 from harness.patterns import register_event_fields
 from harness.runner import RUN_SETUP_HOOKS
-from harness.scenario import section_loader
+from harness.scenario import SCENARIO_CHECKS, section_loader
 from harness.suggest import did_you_mean
 from harness.units import parse_duration, parse_size
 from harness.yaml_loader import error_at
@@ -224,22 +224,13 @@ def _size(value: Any) -> int:
     return size
 
 
-# Timelines (kept alive here, so their ids stay theirs) already checked against these peers.
-_CHECKED: dict[int, tuple[Any, frozenset[str]]] = {}
-
-
-def _check_timeline(run: Any, names: set[str]) -> None:
+def _check_peer_actions(s: Any) -> None:
     """Peer actions name existing peers and well-formed parameters: bad input located at the
-    timeline entry, reported before anything runs."""
-    s = run.scenario
-    timeline = s.timeline
-    seen = _CHECKED.get(id(timeline))
-    if seen is not None and seen[0] is timeline and seen[1] == names:
-        return
-    _check_events(s, names)
-    if len(_CHECKED) >= 256:
-        _CHECKED.clear()
-    _CHECKED[id(timeline)] = (timeline, frozenset(names))
+    timeline entry, reported when the file loads (so `harness validate` sees it too)."""
+    _check_events(s, {p.name for p in s.sections.get("peers", ())})
+
+
+SCENARIO_CHECKS.append(_check_peer_actions)
 
 
 def _check_events(s: Any, names: set[str]) -> None:
@@ -287,7 +278,6 @@ def _setup(run: Any) -> None:
     uses_peers = any(e.action in PEER_ACTIONS for e in run.scenario.timeline)
     if settings is None and not peers and not uses_peers:
         return  # not a WSK scenario: no provider state at all
-    _check_timeline(run, {p.name for p in peers})
     m = run.machine
     configure_wsk(m, **(settings or {}))
     net = wsk_state(m).network
@@ -307,7 +297,7 @@ def _peer(run: Any, params: Mapping[str, Any]) -> Any:
     for peer in wsk_state(run.machine).network.peers.values():
         if peer.name == name:
             return peer
-    raise LookupError(f"no peer {name!r}")  # _check_timeline made this unreachable
+    raise LookupError(f"no peer {name!r}")  # _check_peer_actions made this unreachable
 
 
 @action("peer_connect", "A peer connects to the driver's listening socket on `port` (refused if "
