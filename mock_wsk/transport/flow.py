@@ -229,6 +229,11 @@ def _shared_params(params: FlowParams) -> tuple[FlowParams, tuple[int, ...]]:
     return entry
 
 
+def shared_params(params: FlowParams) -> FlowParams:
+    """The interned copy of ``params`` a flow built from it would share (never mutate it)."""
+    return _shared_params(params)[0]
+
+
 class SendCompleted(NamedTuple):
     """A send's last byte was acknowledged at ``time_ns``: complete its IRP with ``length``."""
 

@@ -22,10 +22,10 @@ every flow of the run.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from mock_wsk.machine import Machine
-from mock_wsk.transport.flow import FlowParams, IsbChanged, SendCompleted, TcpFlow
+from mock_wsk.transport.flow import FlowParams, IsbChanged, SendCompleted, TcpFlow, shared_params
 
 # The link a flow gets when the scenario has no `network:` section: 1 Gb/s x 10 ms (BDP 1.25 MB)
 # -- a LAN-to-metro path where keeping the ISB outstanding visibly matters, yet slow start ends
@@ -68,13 +68,28 @@ class _Sampler:
             self.min_gap = max(1, self.min_gap * 2) if self.min_gap else max(1, t // SERIES_CAP)
 
 
+# The last interned FlowParams seen and the ISB a new flow with it publishes. That ISB depends
+# on the parameters only (nothing is acknowledged or read yet), and interned parameters are
+# never mutated: flows opened on one link share one int instead of ~32 bytes each.
+_INITIAL_ISB: list[Any] = [None, 0]
+
+
+def initial_isb(params: FlowParams) -> int:
+    """The ISB a new flow with the (interned) ``params`` publishes at creation."""
+    if _INITIAL_ISB[0] is not params:
+        _INITIAL_ISB[:] = [params, TcpFlow(params).isb]
+    isb: int = _INITIAL_ISB[1]
+    return isb
+
+
 class FlowDriver:
     """One TCP flow driven by the machine's clock (see the module docstring)."""
 
-    # Slots, and series made on first use: a scenario may hold 10,000 idle connections, each
-    # within 2 KiB (an instance dict and three empty series were ~900 bytes of it).
+    # Slots, and series and the TcpFlow made on first use: a scenario may hold 10,000 idle
+    # connections, each within 2 KiB (an instance dict and three empty series were ~900 bytes
+    # of it, an untouched TcpFlow ~450).
     __slots__ = (
-        "m", "name", "flow", "on_complete", "on_isb", "_armed", "_generation",
+        "m", "name", "_flow", "_params", "_seed", "on_complete", "on_isb", "_armed", "_generation",
         "isb_notifications", "first_submit_ns", "last_ack_ns", "full_pipe_ns",
         "_capacity_bits", "_capacity_t", "_bps", "_tp_window", "_tp_t", "_tp_acked",
         "_last_acked", "_created_ns", "_isb_s", "_outstanding_s", "_throughput_s",
@@ -82,10 +97,19 @@ class FlowDriver:
 
     def __init__(self, m: Machine, params: FlowParams, name: str,
                  on_complete: OnComplete | None = None, on_isb: OnIsb | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, created_ns: int | None = None) -> None:
+        # created_ns: when the flow was opened, if before now (a lazily built one: it starts
+        # exactly as it would have then; nothing can have reached it meanwhile).
+        now = m.now if created_ns is None else created_ns
         self.m = m
         self.name = name
-        self.flow = TcpFlow(params, m.now, seed)
+        # The TcpFlow is built on first use (:attr:`flow`) as it would have been now: until
+        # something reaches it (submit, set_params, loss, abort, a metrics or series read) an
+        # eager one would still be in its creation state, so the observables are the same.
+        # The parameters are kept as the interned copy the flow would share anyway.
+        self._flow: TcpFlow | None = None
+        self._params = params = shared_params(params)
+        self._seed = seed
         self.on_complete = on_complete
         self.on_isb = on_isb
         self._armed: int | None = None  # time of the live wake-up, if any
@@ -97,22 +121,33 @@ class FlowDriver:
         # Capacity integral (bits) since the first submit: utilization's denominator, so a
         # bandwidth step changes what "full" means from that instant on.
         self._capacity_bits = 0
-        self._capacity_t = m.now
+        self._capacity_t = now
         self._bps = params.bandwidth_bps
         self._tp_window = max(params.rtt_ns, 1_000_000)
-        self._tp_t = m.now
+        self._tp_t = now
         self._tp_acked = 0
         self._last_acked = 0
         # The three series are made together by _series(), on the first point after the
         # creation one; until then the ISB series is implicitly [(created, initial ISB)], the
         # ISB the flow published at creation (_isb_s holds that int meanwhile).
-        self._created_ns = m.now
-        self._isb_s: _Sampler | int = self.flow.isb
+        self._created_ns = now
+        self._isb_s: _Sampler | int = initial_isb(params)
         self._outstanding_s: _Sampler | None = None
         self._throughput_s: _Sampler | None = None
 
+    @property
+    def flow(self) -> TcpFlow:
+        """The flow, built on first use (see ``__init__``)."""
+        flow = self._flow
+        if flow is None:
+            flow = self._flow = TcpFlow(self._params, self._created_ns, self._seed)
+        return flow
+
     def _series(self) -> _Sampler:
-        """Make the three series (the ISB one with its creation point); return outstanding."""
+        """Make the three series (the ISB one with its creation point); return outstanding.
+
+        Builds the flow too: while it is unbuilt ``_isb_s`` is the initial ISB (:attr:`isb`)."""
+        self.flow  # noqa: B018
         isb = _Sampler()
         initial = self._isb_s
         assert isinstance(initial, int)
@@ -149,16 +184,29 @@ class FlowDriver:
 
     @property
     def isb(self) -> int:
-        return self.flow.isb
+        flow = self._flow
+        if flow is None:  # unbuilt: still the ISB it was created with (_isb_s, an int)
+            isb = self._isb_s
+            assert isinstance(isb, int)
+            return isb
+        return flow.isb
 
     @property
     def outstanding(self) -> int:
         """Bytes submitted and not yet acknowledged (queued at the sender or in flight)."""
-        return self.flow.outstanding
+        flow = self._flow
+        return flow.outstanding if flow is not None else 0
+
+    @property
+    def acknowledged(self) -> int:
+        """Bytes cumulatively acknowledged by the peer."""
+        flow = self._flow
+        return flow.acknowledged if flow is not None else 0
 
     @property
     def closed(self) -> bool:
-        return self.flow.closed
+        flow = self._flow
+        return flow.closed if flow is not None else False
 
     def submit(self, send_id: int, length: int) -> None:
         now = self.m.now
@@ -300,6 +348,24 @@ class FlowDriver:
         }
 
 
+class FlowHandle(Protocol):
+    """What :class:`Links` needs of a registered flow: a :class:`FlowDriver`, or an owner
+    standing for one it builds on first use (``register``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def first_submit_ns(self) -> int | None: ...
+    @property
+    def last_ack_ns(self) -> int | None: ...
+    def set_params(self, **changes: Any) -> None: ...
+    def loss(self, timeout: bool = False) -> None: ...
+    def metrics(self) -> dict[str, float]: ...
+    def series(self) -> dict[str, Series]: ...
+
+
 class Links:
     """Per-machine registry of flows: default parameters, timeline changes, metrics, series.
 
@@ -309,7 +375,7 @@ class Links:
     def __init__(self, m: Machine) -> None:
         self.m = m
         self.defaults: dict[str, Any] = dict(DEFAULT_LINK)
-        self.flows: list[FlowDriver] = []
+        self.flows: list[FlowHandle] = []
 
     def params(self, **overrides: Any) -> FlowParams:
         return FlowParams(**{**self.defaults, **overrides})
@@ -322,6 +388,13 @@ class Links:
         driver = FlowDriver(self.m, self.params(**overrides), name, on_complete, on_isb, seed)
         self.flows.append(driver)
         return driver
+
+    def register(self, flow: FlowHandle) -> int:
+        """Register an owner that builds its FlowDriver on first use (with the seed returned
+        and the time of this call): it takes the place and seed :meth:`open` would give."""
+        seed = self.m.seed * 1_000_003 + len(self.flows)
+        self.flows.append(flow)
+        return seed
 
     def set_link(self, **changes: Any) -> None:
         """A timeline change of the path: applies to every open flow and to flows opened later."""

@@ -107,7 +107,7 @@ class WskFlows:
         for conn in self.connections:
             transport = conn.transport
             if isinstance(transport, FlowTransport):
-                conn.mark_acked = transport.flow.acknowledged
+                conn.mark_acked = transport.driver.acknowledged  # builds it: as eager
                 conn.mark_capacity = transport.driver.capacity_bits(now)
 
     def sample(self, label: str) -> None:

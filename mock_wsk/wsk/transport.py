@@ -23,7 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from mock_wsk.machine import Machine
-from mock_wsk.transport.link import FlowDriver, Links
+from mock_wsk.transport.flow import TcpFlow, shared_params
+from mock_wsk.transport.link import FlowDriver, Links, Series, initial_isb
 
 OnComplete = Callable[[int, int], Any]
 
@@ -85,8 +86,12 @@ class FlowTransport(Transport):
     :class:`Links` as ``name`` so ``set_link`` / ``loss`` reach it and its series are reported.
     """
 
-    __slots__ = ("m", "driver", "flow", "on_isb_change", "nodelay_supported", "name",
-                 "notifications_delivered", "max_send", "decrease_check")
+    # Slots, and the FlowDriver (and its TcpFlow) made on first use: 10,000 idle connections
+    # must fit in 2 KiB each. Until then the transport stands for its flow in Links (open
+    # order, loss seed) and reads as a flow just created; the driver is built as it would have
+    # been at creation, so every observable is the same (see FlowDriver).
+    __slots__ = ("m", "name", "_driver", "_params", "_seed", "_created_ns", "on_isb_change",
+                 "nodelay_supported", "notifications_delivered", "max_send")
 
     def __init__(self, m: Machine, name: str, nodelay_supported: bool = True,
                  **overrides: Any) -> None:
@@ -94,22 +99,61 @@ class FlowTransport(Transport):
         self.name = name
         self.on_isb_change: Callable[[int], None] | None = None
         self.nodelay_supported = nodelay_supported
-        # The transport itself is the flow's on_isb callback (__call__): a bound method would
-        # be one more object per connection, and 10,000 idle ones must fit in 2 KiB each.
-        self.driver: FlowDriver = m.subsystem(Links).open(name, None, self, **overrides)
-        self.flow = self.driver.flow
+        links = m.subsystem(Links)
+        self._params = shared_params(links.params(**overrides))
+        self._seed = links.register(self)
+        self._created_ns = m.now
+        self._driver: FlowDriver | None = None
         self.notifications_delivered = 0
         self.max_send = 0  # largest send so far: the outstanding-vs-ISB check's allowance
-        self.decrease_check: Any = None  # pending wsk.backlog.ignores_isb_decrease check
+
+    @property
+    def driver(self) -> FlowDriver:
+        """The connection's FlowDriver, built on first use."""
+        driver = self._driver
+        if driver is None:
+            # The transport itself is the flow's on_isb callback (__call__): a bound method
+            # would be one more object per connection.
+            driver = self._driver = FlowDriver(self.m, self._params, self.name, None, self,
+                                               self._seed, self._created_ns)
+        return driver
+
+    @property
+    def flow(self) -> TcpFlow:
+        """The connection's flow (built on first use)."""
+        return self.driver.flow
 
     @property
     def isb(self) -> int:  # type: ignore[override]
-        return self.flow.isb
+        driver = self._driver
+        return driver.isb if driver is not None else initial_isb(self._params)
 
     @property
     def outstanding(self) -> int:
         """Bytes the driver has passed to WskSend and that are not yet acknowledged."""
-        return self.flow.outstanding
+        driver = self._driver
+        return driver.outstanding if driver is not None else 0
+
+    @property
+    def closed(self) -> bool:
+        driver = self._driver
+        return driver.closed if driver is not None else False
+
+    @property
+    def first_submit_ns(self) -> int | None:
+        driver = self._driver
+        return driver.first_submit_ns if driver is not None else None
+
+    @property
+    def last_ack_ns(self) -> int | None:
+        driver = self._driver
+        return driver.last_ack_ns if driver is not None else None
+
+    def metrics(self) -> dict[str, float]:
+        return self.driver.metrics()
+
+    def series(self) -> dict[str, Series]:
+        return self.driver.series()
 
     def submit(self, send_id: int, length: int, on_complete: OnComplete) -> None:
         driver = self.driver
@@ -131,5 +175,6 @@ class FlowTransport(Transport):
         self.driver.loss(timeout)
 
     def abort(self) -> None:
-        if not self.driver.closed:
-            self.driver.abort()
+        driver = self.driver  # built even now: an eager one records the abort in its series
+        if not driver.closed:
+            driver.abort()
