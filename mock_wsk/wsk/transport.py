@@ -20,7 +20,7 @@ the provider queues a DPC for that.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from mock_wsk.machine import Machine
 from mock_wsk.transport.flow import TcpFlow, shared_params
@@ -29,8 +29,9 @@ from mock_wsk.transport.link import FlowDriver, Links, Series, initial_isb
 OnComplete = Callable[[int, int], Any]
 
 
-class Transport:
-    """The interface (documentation as code): subclasses implement :meth:`submit`."""
+class Transport(Protocol):
+    """The seam between WskSend and what carries the bytes: implementations say when each send
+    is acknowledged (``on_complete(send_id, length)``) and what the ideal send backlog is."""
 
     isb: int
     on_isb_change: Callable[[int], None] | None
@@ -38,8 +39,7 @@ class Transport:
     corrupt_sends: int = 0  # sends whose bytes changed before the peer acknowledged them
     notifications_delivered: int = 0  # WskSendBacklogEvent calls the driver received
 
-    def submit(self, send_id: int, length: int, on_complete: OnComplete) -> None:
-        raise NotImplementedError  # pragma: no cover - interface
+    def submit(self, send_id: int, length: int, on_complete: OnComplete) -> None: ...
 
     def abort(self) -> None:
         """The connection is gone: pending sends will never complete (the provider cancels)."""
