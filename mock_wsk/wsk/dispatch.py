@@ -233,9 +233,9 @@ def _receive_dpc(w: Wsk) -> _Delivery:
 
 def _deliver_receive(dpc: _Delivery, pool: list[_Delivery], sock: WSK_SOCKET,
                      _unused: Any) -> None:
-    """A DISPATCH_LEVEL WskReceiveEvent delivery: :func:`_call` and :func:`_invoke_receive`
-    fused for the hot path (one per peer send). Same checks, same order, same trace records;
-    only the common outcome (STATUS_SUCCESS, every byte taken) is handled inline."""
+    """A DISPATCH_LEVEL WskReceiveEvent delivery: :func:`_call` fused for the hot path (one per
+    peer send), with the same checks, order and trace records; the indication itself is
+    :func:`_indicate_buffered`, shared with :func:`_invoke_receive`."""
     pool.append(dpc)  # dequeued already: reusable
     w = dpc.w
     events = sock.events
@@ -272,26 +272,8 @@ def _deliver_receive(dpc: _Delivery, pool: list[_Delivery], sock: WSK_SOCKET,
     callbacks = ctx.callbacks
     callbacks.append("WskReceiveEvent")
     try:
-        # _invoke_receive, inlined.
-        callback = sock.client_dispatch.WskReceiveEvent
-        head = sock.rx
-        indicated = sock.rx_bytes
-        stats.bytes_indicated += indicated
-        box = sock.accepted_box
-        if box is None:
-            box = sock.accepted_box = Out(0)
-        box.value = 0
-        status = callback(sock.context, WSK_FLAG_AT_DISPATCH_LEVEL, head, indicated, box)
-        returns = stats.returns
-        key = ("WskReceiveEvent", status)
-        returns[key] = returns.get(key, 0) + 1
-        sock.indicating = False
-        if status == STATUS_SUCCESS and box.value == indicated:
-            sock.rx = sock.rx_tail = None
-            sock.rx_bytes = 0
-            _recycle(w, head)
-        else:
-            _receive_outcome(w, sock, head, indicated, status, box.value)
+        status = _indicate_buffered(w, sock, sock.client_dispatch.WskReceiveEvent,
+                                    WSK_FLAG_AT_DISPATCH_LEVEL)
     finally:
         callbacks.pop()
     if trace is not None:
@@ -335,15 +317,23 @@ def _invoke_receive(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> Any:
             _bad_return(w, sock, "WskReceiveEvent", status, _RECEIVE_ALLOWED)
         signal_dead(w, sock)
         return status
+    return _indicate_buffered(w, sock, callback, flags)
+
+
+def _indicate_buffered(w: Wsk, sock: WSK_SOCKET, callback: Any, flags: int) -> Any:
+    """Indicate the socket's buffered chain to ``callback`` and settle the outcome: shared by
+    the fused DISPATCH_LEVEL delivery and :func:`_invoke_receive`. The common outcome
+    (STATUS_SUCCESS, every byte taken) is handled here; the rest in :func:`_receive_outcome`."""
     head = sock.rx
     indicated = sock.rx_bytes
-    w.stats.bytes_indicated += indicated
+    stats = w.stats
+    stats.bytes_indicated += indicated
     box = sock.accepted_box
     if box is None:
         box = sock.accepted_box = Out(0)
     box.value = 0
     status = callback(sock.context, flags, head, indicated, box)
-    returns = w.stats.returns
+    returns = stats.returns
     key = ("WskReceiveEvent", status)
     returns[key] = returns.get(key, 0) + 1
     sock.indicating = False
