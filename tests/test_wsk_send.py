@@ -16,14 +16,16 @@ from kernel_helpers import rule_ids
 from test_wsk_support import (
     AsyncIrp,
     close,
+    free_send_buffer,
     listening_peer,
     run_wsk,
+    send_buffer,
     socket_connect,
     sync_call,
 )
 
-from mock_wsk.kernel.mdl import IoAllocateMdl, IoFreeMdl, MmBuildMdlForNonPagedPool
-from mock_wsk.kernel.pool import POOL_FLAG_NON_PAGED, ExAllocatePool2, ExFreePool
+from mock_wsk.kernel.mdl import IoFreeMdl
+from mock_wsk.kernel.pool import ExFreePool
 from mock_wsk.machine import active_machine
 from mock_wsk.transport.link import Links
 from mock_wsk.wdk import (
@@ -47,18 +49,6 @@ GBPS = 1_000_000_000
 MS = 1_000_000
 
 
-def _buffer(length: int) -> tuple[Any, Any]:
-    block = ExAllocatePool2(POOL_FLAG_NON_PAGED, max(length, 1), "kswT")
-    mdl = IoAllocateMdl(block, length, FALSE, FALSE, None)
-    MmBuildMdlForNonPagedPool(mdl)
-    return block, mdl
-
-
-def _free(block: Any, mdl: Any) -> None:
-    IoFreeMdl(mdl)
-    ExFreePool(block)
-
-
 def _link(m: Any, **params: Any) -> None:
     m.subsystem(Links).defaults.update(params)
 
@@ -78,13 +68,13 @@ def test_C14_a_send_completes_when_its_last_byte_is_acknowledged() -> None:
     """64 KiB on 100 Mb/s x 20 ms: wire time S / C, then one round trip; Information = S."""
 
     def body(app: Any, out: dict) -> None:
-        block, mdl = _buffer(65536)
+        block, mdl = send_buffer(65536)
         _, sock = socket_connect(app, None, None)
         out["close"].append(sock)
         start = active_machine().now
         out["send"] = sync_call(sock.Dispatch.WskSend, sock, WSK_BUF(mdl, 0, 65536), 0)
         out["elapsed"] = active_machine().now - start
-        _free(block, mdl)
+        free_send_buffer(block, mdl)
 
     m, out = run_wsk(body, setup=_peer_and_link(bandwidth_bps=100_000_000, rtt_ns=20 * MS))
     assert out["send"] == (STATUS_SUCCESS, 65536)
@@ -133,7 +123,7 @@ def test_B12_query_answers_the_flow_isb_and_it_grows_in_slow_start() -> None:
 
 def test_C13_nodelay_refused_with_the_flow_transport_completes_the_irp() -> None:
     def body(app: Any, out: dict) -> None:
-        block, mdl = _buffer(100)
+        block, mdl = send_buffer(100)
         _, sock = socket_connect(app, None, None)
         out["close"].append(sock)
         irp = AsyncIrp()
@@ -142,7 +132,7 @@ def test_C13_nodelay_refused_with_the_flow_transport_completes_the_irp() -> None
         out["completed"] = list(irp.completed)
         out["plain"] = sync_call(sock.Dispatch.WskSend, sock, WSK_BUF(mdl, 0, 100), 0)
         irp.free()
-        _free(block, mdl)
+        free_send_buffer(block, mdl)
 
     def setup(m: Any) -> None:
         configure_wsk(m, nodelay_supported=False)
@@ -160,7 +150,7 @@ def test_C13_nodelay_refused_with_the_flow_transport_completes_the_irp() -> None
 
 def test_C15_a_buffer_freed_under_a_pending_send_is_caught_and_corrupts_the_stream() -> None:
     def body(app: Any, out: dict) -> None:
-        block, mdl = _buffer(4096)
+        block, mdl = send_buffer(4096)
         _, sock = socket_connect(app, None, None)
         out["close"].append(sock)
         irp = out["irp"] = AsyncIrp()
@@ -180,12 +170,12 @@ def test_C15_a_buffer_freed_under_a_pending_send_is_caught_and_corrupts_the_stre
 
 def test_C15_an_untouched_buffer_is_not_corrupt() -> None:
     def body(app: Any, out: dict) -> None:
-        block, mdl = _buffer(4096)
+        block, mdl = send_buffer(4096)
         _, sock = socket_connect(app, None, None)
         out["close"].append(sock)
         out["send"] = sync_call(sock.Dispatch.WskSend, sock, WSK_BUF(mdl, 0, 4096), 0)
         block[0] = 1  # after completion: allowed
-        _free(block, mdl)
+        free_send_buffer(block, mdl)
 
     m, out = run_wsk(body, setup=listening_peer)
     assert out["send"] == (STATUS_SUCCESS, 4096)
@@ -198,7 +188,7 @@ def test_C15_an_untouched_buffer_is_not_corrupt() -> None:
 
 def _forced_close_body(close_it: bool) -> Any:
     def body(app: Any, out: dict) -> None:
-        blocks = [_buffer(65536) for _ in range(4)]
+        blocks = [send_buffer(65536) for _ in range(4)]
         _, sock = socket_connect(app, None, None)
         irps = out["irps"] = [AsyncIrp() for _ in blocks]
         for irp, (_, mdl) in zip(irps, blocks, strict=True):
@@ -227,7 +217,7 @@ def _free_blocks(app: Any, out: dict) -> None:
     for irp in out["irps"]:
         irp.free()
     for block, mdl in out["blocks"]:
-        _free(block, mdl)
+        free_send_buffer(block, mdl)
 
 
 @pytest.mark.parametrize("close_it", [True, False])
@@ -331,7 +321,7 @@ def test_property_bytes_conserved_and_completions_in_order(sizes: list[int], gap
 
         buffers = []
         for index, size in enumerate(sizes):
-            block, mdl = _buffer(size)
+            block, mdl = send_buffer(size)
             irp = IoAllocateIrp(1, FALSE)
             IoSetCompletionRoutine(irp, done, (index, size), TRUE, TRUE, TRUE)
             submitted[0] += size
@@ -345,7 +335,7 @@ def test_property_bytes_conserved_and_completions_in_order(sizes: list[int], gap
         from mock_wsk.wdk import IoFreeIrp
 
         for block, mdl, irp in out["buffers"]:
-            _free(block, mdl)
+            free_send_buffer(block, mdl)
             IoFreeIrp(irp)
 
     def setup(m: Any) -> None:

@@ -11,15 +11,15 @@ from test_wsk_support import (
     bind,
     close,
     enable_events,
+    free_send_buffer,
     listening_peer,
     new_socket,
     run_wsk,
+    send_buffer,
     socket_connect,
     sync_call,
 )
 
-from mock_wsk.kernel.mdl import IoAllocateMdl, IoFreeMdl, MmBuildMdlForNonPagedPool
-from mock_wsk.kernel.pool import POOL_FLAG_NON_PAGED, ExAllocatePool2, ExFreePool
 from mock_wsk.wdk import (
     AF_INET,
     FALSE,
@@ -54,25 +54,12 @@ from mock_wsk.wdk import (
 )
 from mock_wsk.wsk import configure_wsk, wsk_state
 
-
-def _buffer(length: int) -> tuple[Any, Any]:
-    block = ExAllocatePool2(POOL_FLAG_NON_PAGED, max(length, 1), "kswT")
-    mdl = IoAllocateMdl(block, length, FALSE, FALSE, None)
-    MmBuildMdlForNonPagedPool(mdl)
-    return block, mdl
-
-
-def _free(block: Any, mdl: Any) -> None:
-    IoFreeMdl(mdl)
-    ExFreePool(block)
-
-
 # ---------------------------------------------------------------------- C.13 / C.14 WskSend
 
 
 def test_C13_send_only_on_a_connected_socket_and_C14_completes_after_the_ack() -> None:
     def body(app: Any, out: dict) -> None:
-        block, mdl = _buffer(4096)
+        block, mdl = send_buffer(4096)
         _, lone = new_socket(app, WSK_FLAG_CONNECTION_SOCKET)
         _, sock = socket_connect(app, None, None)
         out["close"] += [lone, sock]
@@ -83,7 +70,7 @@ def test_C13_send_only_on_a_connected_socket_and_C14_completes_after_the_ack() -
         out["send"] = sync_call(sock.Dispatch.WskSend, sock, WSK_BUF(mdl, 0, 4096),
                                 WSK_FLAG_NODELAY)
         out["elapsed"] = active_machine().now - start
-        _free(block, mdl)
+        free_send_buffer(block, mdl)
 
     def setup(m: Any) -> None:
         out_peer.append(listening_peer(m))
@@ -102,12 +89,12 @@ def test_C13_send_only_on_a_connected_socket_and_C14_completes_after_the_ack() -
 
 def test_C13_nodelay_unsupported_by_the_transport_is_not_supported() -> None:
     def body(app: Any, out: dict) -> None:
-        block, mdl = _buffer(100)
+        block, mdl = send_buffer(100)
         _, sock = socket_connect(app, None, None)
         out["close"].append(sock)
         out["send"] = sync_call(sock.Dispatch.WskSend, sock, WSK_BUF(mdl, 0, 100),
                                 WSK_FLAG_NODELAY)
-        _free(block, mdl)
+        free_send_buffer(block, mdl)
 
     def setup(m: Any) -> None:
         configure_wsk(m, nodelay_supported=False)
@@ -120,7 +107,7 @@ def test_C13_nodelay_unsupported_by_the_transport_is_not_supported() -> None:
 
 def test_C15_buffer_changed_while_send_pending_is_reported() -> None:
     def body(app: Any, out: dict) -> None:
-        block, mdl = _buffer(100)
+        block, mdl = send_buffer(100)
         _, sock = socket_connect(app, None, None)
         out["close"].append(sock)
         irp = out["irp"] = AsyncIrp()
@@ -129,7 +116,7 @@ def test_C15_buffer_changed_while_send_pending_is_reported() -> None:
         out["buf"] = (block, mdl)
 
     def later(app: Any, out: dict) -> None:
-        _free(*out["buf"])
+        free_send_buffer(*out["buf"])
         out["irp"].free()
 
     m, out = run_wsk(body, setup=listening_peer, later=later)
@@ -142,7 +129,7 @@ def test_C15_buffer_changed_while_send_pending_is_reported() -> None:
 
 def test_receive_waitall_completes_when_the_buffer_is_full() -> None:
     def body(app: Any, out: dict) -> None:
-        block, mdl = _buffer(300)
+        block, mdl = send_buffer(300)
         _, sock = socket_connect(app, None, None)
         out["close"].append(sock)
         out["recv"] = sync_call(sock.Dispatch.WskReceive, sock, WSK_BUF(mdl, 0, 300),
@@ -150,7 +137,7 @@ def test_receive_waitall_completes_when_the_buffer_is_full() -> None:
         from mock_wsk.machine import active_machine
 
         out["at"] = active_machine().now
-        _free(block, mdl)
+        free_send_buffer(block, mdl)
 
     def setup(m: Any) -> None:
         peer = listening_peer(m)
@@ -164,7 +151,7 @@ def test_receive_waitall_completes_when_the_buffer_is_full() -> None:
 
 def test_abortive_disconnect_fails_pending_requests() -> None:
     def body(app: Any, out: dict) -> None:
-        block, mdl = _buffer(100)
+        block, mdl = send_buffer(100)
         _, sock = socket_connect(app, None, None)
         out["close"].append(sock)
         irp = out["irp"] = AsyncIrp()
@@ -174,7 +161,7 @@ def test_abortive_disconnect_fails_pending_requests() -> None:
         out["buf"] = (block, mdl)
 
     def later(app: Any, out: dict) -> None:
-        _free(*out["buf"])
+        free_send_buffer(*out["buf"])
         out["irp"].free()
 
     m, out = run_wsk(body, setup=listening_peer, later=later)
@@ -198,7 +185,7 @@ def test_C18_close_cancels_pending_irps_and_is_the_fence_for_callbacks() -> None
         return STATUS_SUCCESS
 
     def body(app: Any, out: dict) -> None:
-        block, mdl = _buffer(100)
+        block, mdl = send_buffer(100)
         _, sock = socket_connect(app, None, WSK_CLIENT_CONNECTION_DISPATCH(WskReceiveEvent))
         enable_events(sock, WSK_EVENT_RECEIVE)
         irp = out["irp"] = AsyncIrp()
@@ -210,7 +197,7 @@ def test_C18_close_cancels_pending_irps_and_is_the_fence_for_callbacks() -> None
         out["buf"] = (block, mdl)
 
     def later(app: Any, out: dict) -> None:
-        _free(*out["buf"])
+        free_send_buffer(*out["buf"])
         out["irp"].free()
         out["late"].free()
 
@@ -273,7 +260,7 @@ def test_C18_close_while_another_call_is_in_progress_is_reported() -> None:
     def body(app: Any, out: dict) -> None:
         from mock_wsk.kernel.irp import IoAllocateIrp, IoSetCompletionRoutine
 
-        block, mdl = _buffer(100)
+        block, mdl = send_buffer(100)
         _, sock = socket_connect(app, None, None)
         irp = state["irp"] = IoAllocateIrp(1, FALSE)
         IoSetCompletionRoutine(irp, on_receive_done, sock, True, True, True)
@@ -284,7 +271,7 @@ def test_C18_close_while_another_call_is_in_progress_is_reported() -> None:
     def later(app: Any, out: dict) -> None:
         from mock_wsk.kernel.irp import IoFreeIrp
 
-        _free(*state["buf"])
+        free_send_buffer(*state["buf"])
         IoFreeIrp(state["irp"])
         state["close_irp"].free()
 

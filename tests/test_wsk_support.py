@@ -17,6 +17,7 @@ from mock_wsk.wdk import (
     IO_NO_INCREMENT,
     KEVENT,
     NPI_WSK_INTERFACE_ID,
+    POOL_FLAG_NON_PAGED,
     SO_WSK_EVENT_CALLBACK,
     SOL_SOCKET,
     STATUS_MORE_PROCESSING_REQUIRED,
@@ -29,11 +30,16 @@ from mock_wsk.wdk import (
     WSK_INFINITE_WAIT,
     WSK_PROVIDER_NPI,
     WSK_REGISTRATION,
+    ExAllocatePool2,
     Executive,
+    ExFreePool,
+    IoAllocateMdl,
+    IoFreeMdl,
     KeInitializeEvent,
     KernelMode,
     KeSetEvent,
     KeWaitForSingleObject,
+    MmBuildMdlForNonPagedPool,
     NotificationEvent,
     WskCaptureProviderNPI,
     WskDeregister,
@@ -67,6 +73,19 @@ class WskApp:
     @property
     def Dispatch(self) -> Any:
         return self.ProviderNpi.Dispatch
+
+
+def send_buffer(length: int) -> tuple[Any, Any]:
+    """A nonpaged pool block of ``length`` bytes and a built MDL describing it (a send buffer)."""
+    block = ExAllocatePool2(POOL_FLAG_NON_PAGED, max(length, 1), "kswT")
+    mdl = IoAllocateMdl(block, length, FALSE, FALSE, None)
+    MmBuildMdlForNonPagedPool(mdl)
+    return block, mdl
+
+
+def free_send_buffer(block: Any, mdl: Any) -> None:
+    IoFreeMdl(mdl)
+    ExFreePool(block)
 
 
 def _sync_completion(DeviceObject: Any, Irp: Any, Context: Any) -> int:
