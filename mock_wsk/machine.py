@@ -596,28 +596,11 @@ class Machine:
 
     # ------------------------------------------------------------------ the scheduler loop
 
-    def _candidates(self) -> list[tuple[Cpu, int]]:
-        """What each CPU would do if chosen to step: run its top context, a DPC, or its next
-        ready thread (asked at every DDI call by the preemptive strategies)."""
-        out = []
-        running, ready = CtxState.RUNNING, CtxState.READY
-        for cpu in self.cpus:
-            stack = cpu.stack
-            if stack:
-                top = stack[-1]
-                if cpu.dpcs and top.irql < DISPATCH_LEVEL:
-                    out.append((cpu, _DPC))
-                elif top.state is running or top.state is ready:
-                    out.append((cpu, _RUN))
-            elif cpu.dpcs:
-                out.append((cpu, _DPC))
-            elif cpu.ready:
-                out.append((cpu, _READY))
-        return out
-
     def _candidates_keyed(self) -> tuple[list[tuple[Cpu, int]], list[Hashable]]:
-        """:meth:`_candidates` and the strategy's key of each (:meth:`_candidate_key`), built
-        in one pass: the scheduler asks for both at every turn with more than one CPU."""
+        """What each CPU would do if chosen to step (run its top context, a DPC, or its next
+        ready thread) and the strategy's stable key of each (the context id, or ("dpc", cpu)
+        for a DPC not yet started), built in one pass: asked at every preemption point with
+        more than one CPU at work."""
         out: list[tuple[Cpu, int]] = []
         keys: list[Hashable] = []
         running, ready = _RUNNING, _READY_STATE
@@ -638,15 +621,6 @@ class Machine:
                 out.append((cpu, _READY))
                 keys.append(cpu.ready[0].id)
         return out, keys
-
-    @staticmethod
-    def _candidate_key(candidate: tuple[Cpu, int]) -> Hashable:
-        cpu, what = candidate
-        if what == _RUN:
-            return cpu.stack[-1].id
-        if what == _READY:
-            return cpu.ready[0].id
-        return ("dpc", cpu.index)
 
     def request_stop(self) -> None:
         """Make :meth:`run` return once the current context yields (the clock stays put)."""

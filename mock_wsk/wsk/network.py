@@ -113,19 +113,9 @@ class Peer:
             self._note(f"send {nbytes} dropped: not connected")
             return
         w = self.net.w
-        # Hot path (one indication per peer send): lengths and digests only, no log entry;
-        # the one-segment case is _segment inlined.
+        # Hot path (one indication per peer send): lengths and digests only, no log entry.
         if segments == 1 or nbytes <= 1:
-            offset = self.tx_offset
-            self.tx_offset = offset + nbytes
-            node = _indication(w, nbytes, (offset * _DIGEST_MUL + nbytes) & _MASK)
-            tail = sock.rx_tail
-            if tail is None:
-                sock.rx = node
-            else:
-                tail.Next = node
-            sock.rx_tail = node
-            sock.rx_bytes += nbytes
+            self._segment(sock, nbytes)
         else:
             segments = min(segments, nbytes)
             base, extra = divmod(nbytes, segments)
