@@ -582,7 +582,8 @@ def finish_bugs(result: ExploreResult, out_dir: str | Path | None = "explore-out
 # ---------------------------------------------------------------------- as a scenario verdict
 
 
-def explore_as_result(scenario: Scenario, shard: int = 0, shards: int = 1) -> Any:
+def explore_as_result(scenario: Scenario, shard: int = 0, shards: int = 1,
+                      out_dir: str | Path | None = "explore-out") -> Any:
     """A scenario with an ``explore:`` block, run by ``run``/pytest: explore instead of one run.
 
     Returns a :class:`harness.runner.ScenarioResult` whose machine is the trace-on replay of the
@@ -592,6 +593,10 @@ def explore_as_result(scenario: Scenario, shard: int = 0, shards: int = 1) -> An
     With ``shards > 1`` it explores only the indices ``shard mod shards`` (same per-index seeds)
     and fails only on an unexpected bug: whether the expected one was found is a question for
     the merged shards (``extra["explore"]["bugs"]``), answered by the pytest plugin.
+
+    A failing exploration leaves the replay file of the bug it shows in ``out_dir`` (as
+    ``python -m harness explore`` does), and the result's replay command names that file: the
+    scenario's seed alone would not reproduce an explored schedule. A pass writes nothing.
     """
     from harness.runner import Failure, ScenarioResult, collect_metrics
     from harness.shrink import LenientReplay
@@ -628,7 +633,8 @@ def explore_as_result(scenario: Scenario, shard: int = 0, shards: int = 1) -> An
         shown = next(b for b in result.bugs if b.rule == expected)
     runner = ScheduleRunner(scenario)
     if shown is not None:
-        finish_bugs(dataclasses.replace(result, bugs=[shown]), out_dir=None, story=False)
+        finish_bugs(dataclasses.replace(result, bugs=[shown]),
+                    out_dir=out_dir if failures else None, story=False)
         decisions: Sequence[Decision] = shown.shrunk or shown.decisions
         replayed = runner.run(LenientReplay(decisions), shown.seed, trace=scenario.trace)
     else:
@@ -643,6 +649,7 @@ def explore_as_result(scenario: Scenario, shard: int = 0, shards: int = 1) -> An
         driver_entry_status=replayed.driver.entry_status if replayed.driver else None,
         wall_seconds=time.perf_counter() - started,
         extra={"explore": result.to_dict()},
+        replay_file=shown.replay_path if shown is not None else None,
     )
 
 

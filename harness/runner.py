@@ -45,6 +45,9 @@ class ScenarioResult:
     driver_entry_status: int | None
     wall_seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
+    # An explored schedule's replay file (decisions and seed): what reproduces this result when
+    # the scenario's own seed does not.
+    replay_file: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -59,13 +62,16 @@ class ScenarioResult:
         return self.machine.trace
 
     def replay_command(self) -> str:
-        """The exact command that re-runs this scenario (and this matrix case) with its seed."""
+        """The exact command that re-runs this scenario (and this matrix case) with its seed, or
+        the explored schedule's replay file."""
         import shlex
 
         from harness.compose import display_path
         from harness.stubs import SHIPPED_STUBS
 
         s = self.scenario
+        if self.replay_file is not None:
+            return f"python -m harness replay {shlex.quote(self.replay_file)}"
         case = f" --case {shlex.quote(s.case)}" if s.case else ""
         stubs = ""
         if not s.stub_path.is_relative_to(SHIPPED_STUBS.resolve()):

@@ -89,6 +89,23 @@ def test_replay_file_reproduces_the_bug_exactly(tmp_path: Path) -> None:
     assert main(["replay", bug.replay_path or ""]) == 1
 
 
+def test_a_failing_explore_block_leaves_a_replay_file_its_report_names(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.render import failure_report
+
+    text = (ZOO / "double_free_race.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "race.yaml"  # the race, not expected: an exploration that fails
+    path.write_text(text.replace("  expect_bug: pool.double_free\n", ""), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = run_scenario(load_scenario(path))
+    assert not result.passed
+    assert result.replay_file is not None and result.replay_file.startswith("explore-out/")
+    doc = json.loads((tmp_path / result.replay_file).read_text(encoding="utf-8"))
+    assert doc["rule"] == "pool.double_free"
+    assert f"replay: python -m harness replay {result.replay_file}" in failure_report(result)
+    assert main(["replay", result.replay_file]) == 1
+
+
 def test_the_unshrunk_schedule_replays_too() -> None:
     scenario = _scenario("double_free_race")
     result = explore(scenario, 500, "random", 2, stop_on="pool.double_free")

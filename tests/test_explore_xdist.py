@@ -104,8 +104,15 @@ def test_expected_bug_in_no_shard_fails_the_session(tmp_path: Path) -> None:
     assert run.returncode == 1, run.stdout
     assert ("explore race.yaml::race: expected irp.double_completion in 300 schedules over 3 "
             "shards; found in none") in run.stdout
-    # The use-after-free is an unexpected bug: each shard that met it failed on its own.
+    # The use-after-free is an unexpected bug: each shard that met it failed on its own, naming
+    # the replay file it left (the scenario's seed alone would not reproduce the schedule).
     assert "FAILED race.yaml::race[shard" in run.stdout
+    files = re.findall(r"replay: python -m harness replay (explore-out/\S+\.json)", run.stdout)
+    assert files, run.stdout
+    replay = subprocess.run([sys.executable, "-m", "harness", "replay", files[0]], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert replay.returncode == 1, replay.stdout + replay.stderr
+    assert "pool.use_after_free" in replay.stdout
 
 
 def test_clean_shards_pass_but_the_merged_expectation_fails(tmp_path: Path) -> None:
