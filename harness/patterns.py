@@ -61,6 +61,7 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "ctx.block": ("ctx",),
     "ctx.wake": ("ctx", "status"),
     "ctx.spin": ("ctx", "lock"),
+    "ctx.stall": ("ctx", "ns"),  # a thread busy-waits (KeStallExecutionProcessor) that long
     "dpc.queue": ("name", "cpu"),  # KeInsertQueueDpc and the providers (a timer: timer.expire)
     "event.set": ("name",),
     "timer.expire": ("name", "dpc", "cpu"),  # the DPC it queued and where; None, -1 if none

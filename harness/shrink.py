@@ -154,6 +154,8 @@ def _what(event: str, detail: tuple[Any, ...]) -> str:
         return f"frees pool block #{detail[0]}"
     if event == "irp.free" and detail:
         return f"IoFreeIrp(IRP #{detail[0]})"
+    if event == "ctx.stall" and detail:
+        return f"busy-waits {detail[-1] // 1000} us"
     if event == "ctx.spin":
         return f"spins on {detail[-1] if detail else 'a lock'}"
     if event == "dpc.queue":

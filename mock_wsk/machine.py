@@ -81,6 +81,7 @@ class CtxState(enum.IntEnum):
     WAITING = 2
     SPINNING = 3  # on its CPU at DISPATCH_LEVEL, spinning for a held spin lock
     DONE = 4
+    STALLED = 5  # on its CPU, busy-waiting (KeStallExecutionProcessor) until a virtual time
 
 
 class ThreadExit(BaseException):
@@ -515,6 +516,27 @@ class Machine:
             raise BugCheckHalt(self.stuck)  # type: ignore[arg-type]
         self.current = None
         self._sched.switch()
+
+    def stall_current(self, duration_ns: int) -> None:
+        """The current thread-like context busy-waits ``duration_ns``: it keeps its CPU (only
+        what interrupts its IRQL runs there) while the clock moves on and the other CPUs run,
+        as on real hardware, so a driver polling for another CPU's work makes progress.
+        DPCs and the system context stall in zero time (fidelity: kernel.cpu_time)."""
+        ctx = self.current
+        if ctx is None or ctx.kind is ContextKind.DPC or ctx.kind is ContextKind.SYSTEM or \
+                ctx.glet is None or self._sched is None or duration_ns <= 0:
+            return
+        ctx.state = CtxState.STALLED
+        if self.trace is not None:
+            self.emit("ctx.stall", ctx.id, duration_ns)
+        self.call_at(self.now + duration_ns, self._end_stall, ctx)
+        self.current = None
+        self._sched.switch()
+
+    @staticmethod
+    def _end_stall(ctx: Context) -> None:
+        if ctx.state is CtxState.STALLED:
+            ctx.state = CtxState.RUNNING  # its CPU's loop resumes it once nothing above runs
 
     def unspin(self, ctx: Context) -> None:
         if ctx.state is CtxState.SPINNING:

@@ -20,6 +20,7 @@ from mock_wsk.wdk import (
     KEVENT,
     KIRQL,
     KSPIN_LOCK,
+    KTIMER,
     LARGE_INTEGER,
     STATUS_SUCCESS,
     STATUS_TIMEOUT,
@@ -38,9 +39,11 @@ from mock_wsk.wdk import (
     KeClearEvent,
     KeDelayExecutionThread,
     KeGetCurrentIrql,
+    KeGetCurrentProcessorNumber,
     KeInitializeDpc,
     KeInitializeEvent,
     KeInitializeSpinLock,
+    KeInitializeTimer,
     KeInsertQueueDpc,
     KeLowerIrql,
     KeQueryInterruptTime,
@@ -51,6 +54,8 @@ from mock_wsk.wdk import (
     KeResetEvent,
     KernelMode,
     KeSetEvent,
+    KeSetTargetProcessorDpc,
+    KeSetTimer,
     KeStallExecutionProcessor,
     KeTryToAcquireSpinLockAtDpcLevel,
     KeWaitForMultipleObjects,
@@ -465,12 +470,14 @@ def test_wait_violation_under_bugcheck_policy_halts_the_machine() -> None:
 # ---------------------------------------------------------------------- stalls
 
 
-def test_stall_does_not_move_the_clock_and_long_stalls_at_dispatch_warn() -> None:
+def test_a_thread_stall_takes_its_time_a_dpc_stall_none_and_long_dpc_stalls_warn() -> None:
     seen: list[float] = []
 
     def dpc_routine(dpc: KDPC, context: Any, arg1: Any, arg2: Any) -> None:
+        seen.append(_now_ms())
         KeStallExecutionProcessor(600)
         KeStallExecutionProcessor(600)  # 1.2 ms in one DPC: over the watchdog threshold
+        seen.append(_now_ms())  # a DPC stalls in zero virtual time
 
     def entry(driver: Any, registry: Any) -> None:
         KeStallExecutionProcessor(5_000)  # at PASSIVE_LEVEL a long stall is only slow
@@ -486,13 +493,59 @@ def test_stall_does_not_move_the_clock_and_long_stalls_at_dispatch_warn() -> Non
         KeInsertQueueDpc(dpc, None, None)
 
     m = run_driver(entry)
-    assert seen == [0.0]
-    assert m.now == 0
+    assert seen == [6.8, 6.8, 6.8]  # the thread's 5 + 0.9 + 0.9 ms of busy-waiting
+    assert m.now == 6_800_000
     assert rule_ids(m) == ["dpc.watchdog"]
     v = m.violations[0]
     assert v.severity is Severity.WARNING
     assert v.rule.bugcheck == BugCheck.DPC_WATCHDOG_VIOLATION
     assert "1200 us" in v.message
+
+
+@pytest.mark.parametrize("strategy", [None, "random", "pct"])
+def test_a_thread_polling_for_another_cpus_dpc_progresses(strategy: str | None) -> None:
+    # The driver spins (stall, re-check) until a DPC it queued on the other CPU sets a flag:
+    # on hardware CPU 1 runs the DPC while CPU 0 busy-waits, so the loop ends at once.
+    done = {"flag": False, "polls": 0, "cpu": -1}
+
+    def set_flag(dpc: KDPC, context: Any, arg1: Any, arg2: Any) -> None:
+        done["flag"] = True
+        done["cpu"] = KeGetCurrentProcessorNumber()
+
+    def entry(driver: Any, registry: Any) -> None:
+        dpc = KDPC()
+        KeInitializeDpc(dpc, set_flag, None)
+        KeSetTargetProcessorDpc(dpc, 1)
+        KeInsertQueueDpc(dpc, None, None)
+        while not done["flag"]:
+            done["polls"] += 1
+            KeStallExecutionProcessor(10)
+
+    chosen = {"random": RandomStrategy(3), "pct": PctStrategy(3)}.get(strategy or "")
+    m = run_driver(entry, strategy=chosen, step_budget=10_000)
+    assert rule_ids(m) == []
+    assert done["flag"] and done["cpu"] == 1
+    assert 0 <= done["polls"] <= 2 and m.now == done["polls"] * 10_000
+
+
+def test_a_thread_polling_for_a_timer_waits_in_virtual_time() -> None:
+    fired: list[float] = []
+
+    def on_timer(dpc: KDPC, context: Any, arg1: Any, arg2: Any) -> None:
+        fired.append(_now_ms())
+
+    def entry(driver: Any, registry: Any) -> None:
+        timer, dpc = KTIMER(), KDPC()
+        KeInitializeTimer(timer)
+        KeInitializeDpc(dpc, on_timer, None)
+        KeSetTimer(timer, LARGE_INTEGER(-2 * MS_100NS), dpc)  # due in 2 ms
+        while not fired:
+            KeStallExecutionProcessor(100)
+
+    m = run_driver(entry, step_budget=10_000)
+    assert rule_ids(m) == []
+    assert fired == [2.0]
+    assert m.now == 2_000_000  # the poll that saw it ended at 2.0 ms (20 stalls of 100 us)
 
 
 def test_a_watchdog_warning_never_bugchecks() -> None:

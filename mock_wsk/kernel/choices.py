@@ -11,9 +11,11 @@ define_choice(
 define_choice(
     "kernel.cpu_time", "zero",
     "Silent: the docs describe real CPUs.",
-    "Driver code runs in zero virtual time; the clock moves only to timed events. "
-    "KeStallExecutionProcessor is charged to the context (for the DPC watchdog) but does not "
-    "move the clock, so results never depend on host speed.")
+    "Driver code runs in zero virtual time; the clock moves only to timed events, so results "
+    "never depend on host speed. KeStallExecutionProcessor(n) in a thread or work item keeps "
+    "its CPU for n microseconds of virtual time while the other CPUs run (a driver polling "
+    "for another CPU's work progresses, as on hardware); in a DPC it takes zero time. At "
+    "DISPATCH_LEVEL it is charged to the context for the DPC watchdog.")
 define_choice(
     "kernel.dpc_watchdog_ns", 1_000_000,
     "Code at DISPATCH_LEVEL must not run long; Windows' single-DPC watchdog is ~20 ms of ticks.",

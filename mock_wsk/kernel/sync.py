@@ -304,21 +304,22 @@ def KeDelayExecutionThread(WaitMode: int, Alertable: bool, Interval: Any) -> int
 
 
 def KeStallExecutionProcessor(MicroSeconds: int) -> None:
-    """Busy-waits. CPU time is not simulated (fidelity: kernel.cpu_time): a stall does not move
-    the clock; it is charged to the context, and at DISPATCH_LEVEL it counts against the DPC
-    watchdog (fidelity: kernel.dpc_watchdog_ns)."""
+    """Busy-waits ``MicroSeconds``. A thread or work item keeps its CPU while the clock moves
+    on and the other CPUs run (so polling for another CPU's work makes progress); a DPC stalls
+    in zero virtual time (fidelity: kernel.cpu_time). At DISPATCH_LEVEL the stall counts
+    against the DPC watchdog (fidelity: kernel.dpc_watchdog_ns)."""
     m = _machine.active_machine()
     m.preemption_point()
     ctx = m.current
     assert ctx is not None
-    if ctx.irql < DISPATCH_LEVEL:
-        return  # below DISPATCH_LEVEL a stall is only slow; the watchdog does not see it
-    ctx.stall_ns += MicroSeconds * 1000
-    if ctx.stall_ns > DPC_STALL_WARNING_NS:
-        m.report("dpc.watchdog",
-                 f"{ctx.stall_ns // 1000} us stalled at IRQL {ctx.irql} in {ctx.label}",
-                 params=(ctx.stall_ns // 1000, 0, 0))
-        ctx.stall_ns = 0
+    if ctx.irql >= DISPATCH_LEVEL:  # below it a stall is only slow; the watchdog does not see it
+        ctx.stall_ns += MicroSeconds * 1000
+        if ctx.stall_ns > DPC_STALL_WARNING_NS:
+            m.report("dpc.watchdog",
+                     f"{ctx.stall_ns // 1000} us stalled at IRQL {ctx.irql} in {ctx.label}",
+                     params=(ctx.stall_ns // 1000, 0, 0))
+            ctx.stall_ns = 0
+    m.stall_current(MicroSeconds * 1000)
 
 
 def yield_until_quiescent(m: Machine) -> None:
