@@ -48,3 +48,22 @@ def test_every_shipped_scenario_has_the_schema_modeline() -> None:
         first = path.read_text(encoding="utf-8").splitlines()[0]
         assert first.startswith("# yaml-language-server: $schema="), path
         assert (path.parent / first.split("$schema=", 1)[1]).resolve() == schema, path
+
+
+def test_rule_parameters_and_choices_do_not_depend_on_import_order() -> None:
+    # Each subprocess imports a different area first (as a pytest worker might); registration
+    # order gives every rule its bug-check param1, so it must be the same in all of them.
+    import subprocess
+    import sys
+
+    probe = ("import {first}\n"
+             "from mock_wsk.rules import catalog\n"
+             "from mock_wsk.fidelity import all_choices\n"
+             "print([(r.id, r.param1) for r in catalog()], [c.id for c in all_choices()])\n")
+    outputs = {
+        first: subprocess.run([sys.executable, "-c", probe.format(first=first)], check=True,
+                              capture_output=True, text=True).stdout
+        for first in ("mock_wsk.winsock.stack", "mock_wsk.tdi.rules", "mock_wsk.wsk.rules",
+                      "harness.cli")
+    }
+    assert len(set(outputs.values())) == 1, outputs
