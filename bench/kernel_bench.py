@@ -8,7 +8,9 @@ the stub routine, ``KeSetTimer`` with its preemption point and IRQL check - with
 (it always is) and tracing on. In the same run, and with the same number of events:
 
 * a bare ``heapq`` event loop (pop, call, the handler pushes the next event): the floor;
-* SimPy (``env.timeout`` in a process loop): the budget's yardstick, ``ratio`` = machine / SimPy.
+* SimPy (``env.timeout`` in a process loop): the budget's yardstick, ``ratio`` = machine / SimPy;
+* the traced-DPC floor (``baseline.traced_dpc_floor``): only the heap, the queue, the calls and
+  the three trace records a traced timer DPC needs, no checks: what the trace alone costs.
 
 Each figure is the best of three runs, in microseconds per event. Run this module alone with
 ``python -m bench.kernel_bench`` (``--quick``, or ``BENCH_QUICK=1``, for a tenth of the
@@ -17,6 +19,7 @@ events).
 
 from __future__ import annotations
 
+import gc
 import heapq
 import json
 import os
@@ -93,6 +96,52 @@ def heapq_loop(n: int) -> float:
     return time.perf_counter() - start
 
 
+def traced_dpc_floor(n: int) -> float:
+    """Seconds for ``n`` timer DPCs through the least a traced timer DPC must do, with none of
+    the machine's checks: pop the timed event, queue the DPC, run its routine (which re-arms
+    the timer: a heap push), and append the machine's three trace records (``timer.expire``,
+    ``ctx.start``, ``ctx.end``); the garbage collector off, as during ``Machine.run``. What the
+    machine adds is everything else; this shows what no design of this trace can go below."""
+    events: list[tuple[int, int, Callable[..., None], tuple[Any, ...]]] = []
+    trace: list[tuple[Any, ...]] = []
+    queued: list[Callable[..., None]] = []
+    clock = [0, 0]  # now, seq
+
+    def expire(routine: Callable[..., None]) -> None:
+        queued.append(routine)
+        trace.append((clock[0], -1, 0, "timer.expire", ("timer", "dpc", 0)))
+
+    def arm(routine: Callable[..., None]) -> None:
+        seq = clock[1] = clock[1] + 1
+        heapq.heappush(events, (clock[0] + 100, seq, expire, (routine,)))
+
+    def routine(count: list[int]) -> None:
+        count[0] += 1
+        if count[0] < n:
+            arm(routine)
+
+    count = [0]
+    arm(routine)
+    heappop = heapq.heappop
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    start = time.perf_counter()
+    try:
+        ctx_id = 0
+        while events:
+            clock[0], _, fn, args = heappop(events)
+            fn(*args)
+            while queued:
+                ctx_id += 1
+                trace.append((clock[0], 0, ctx_id, "ctx.start", ("dpc", "dpc")))
+                queued.pop()(count)
+                trace.append((clock[0], 0, ctx_id, "ctx.end", ()))
+        return time.perf_counter() - start
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
 def simpy_timeouts(n: int) -> float:
     """Seconds for ``n`` SimPy timeout events (one process yielding ``env.timeout``)."""
     env = simpy.Environment()
@@ -111,10 +160,12 @@ def bench_dpc_dispatch() -> list[dict[str, Any]]:
     """kernel.dpc_dispatch (traced and untraced) with the heapq and SimPy figures."""
     n = _events()
     # Interleave the repeats so that a noisy neighbour hurts every contender alike.
-    samples: dict[str, list[float]] = {"machine": [], "untraced": [], "heapq": [], "simpy": []}
+    samples: dict[str, list[float]] = {"machine": [], "untraced": [], "heapq": [], "simpy": [],
+                                       "floor": []}
     for _ in range(REPEATS):
         samples["simpy"].append(simpy_timeouts(n))
         samples["heapq"].append(heapq_loop(n))
+        samples["floor"].append(traced_dpc_floor(n))
         samples["machine"].append(machine_dpc_dispatch(n, trace=True))
         samples["untraced"].append(machine_dpc_dispatch(n, trace=False))
     us = {key: round(min(values) / n * 1e6, 3) for key, values in samples.items()}
@@ -140,6 +191,15 @@ def bench_dpc_dispatch() -> list[dict[str, Any]]:
             "baseline_name": "simpy.timeout",
             "events": n,
             "trace": False,
+        },
+        {
+            "name": "baseline.traced_dpc_floor",
+            "unit": "us",
+            "value": us["floor"],
+            "baseline": simpy_us,
+            "ratio": round(us["floor"] / simpy_us, 2),
+            "baseline_name": "simpy.timeout",
+            "events": n,
         },
         {"name": "baseline.heapq_event", "unit": "us", "value": heapq_us, "events": n},
         {"name": "baseline.simpy_timeout", "unit": "us", "value": simpy_us, "events": n},
