@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mock_wsk.status import (
+    STATUS_BUFFER_TOO_SMALL,
     STATUS_DEVICE_NOT_READY,
     STATUS_INVALID_DEVICE_REQUEST,
     STATUS_INVALID_DEVICE_STATE,
@@ -278,3 +279,94 @@ define_choice(
     "FLOW_MODEL.md: utilization is judged 'once slow start ends'.",
     "flow.*.utilization_since_mark measures from a `flow_mark` timeline action the scenario "
     "places after slow start; flow.*.utilization covers the whole run.")
+
+# ---------------------------------------------------------------------- socket options
+# WskSetOption / WskGetOption for the options of mock_wsk.wsk.options. The WDK pages
+# (network/so-keepalive, so-reuseaddr, so-exclusiveaddruse, so-rcvbuf, so-broadcast,
+# so-conditional-accept) give the call shape, the socket categories, the default and the IRP and
+# before-bind obligations; they give no failure status.
+
+define_choice(
+    "wsk.bad_option_call", STATUS_INVALID_PARAMETER,
+    "Each WSK socket option page gives Level, InputSize, InputBuffer, OutputSize, OutputBuffer "
+    "and OutputSizeReturned for WskSetOption and WskGetOption; the status of a call that "
+    "differs is not documented.",
+    "Malformed parameters, as for SO_WSK_EVENT_CALLBACK (wsk.bad_event_control).",
+    configurable=True)
+define_choice(
+    "wsk.option_buffer_too_small", STATUS_BUFFER_TOO_SMALL,
+    "WskGetOption of a socket option: OutputSize = sizeof(ULONG); the status for a smaller "
+    "OutputSize is not documented.",
+    "The buffer cannot hold the ULONG: STATUS_BUFFER_TOO_SMALL, as the mock's SIO_WSK_QUERY_* "
+    "ioctls answer a short OutputSize.", configurable=True)
+define_choice(
+    "wsk.option_wrong_category", STATUS_NOT_SUPPORTED,
+    "Each option 'applies only to' some socket categories (SO_KEEPALIVE: listening and "
+    "connection-oriented; SO_BROADCAST: datagram; ...); the status on another is not documented.",
+    "The option is not supported on that kind of socket: STATUS_NOT_SUPPORTED, the status the "
+    "WSK docs use for 'not supported by the transport' (Winsock answers WSAENOPROTOOPT).",
+    configurable=True)
+define_choice(
+    "wsk.option_after_bind", STATUS_INVALID_DEVICE_STATE,
+    "SO_REUSEADDR, SO_EXCLUSIVEADDRUSE and SO_CONDITIONAL_ACCEPT 'must' be set before the socket "
+    "is bound (IPV6_V6ONLY too, per Winsock); the status of a late set is not documented.",
+    "The socket is in the wrong state for the request (as wsk.enable_before_bind).",
+    configurable=True)
+define_choice(
+    "wsk.option_reuse_conflict", STATUS_INVALID_PARAMETER,
+    "Not documented for WSK: enabling SO_REUSEADDR while SO_EXCLUSIVEADDRUSE is enabled on the "
+    "same socket, or the reverse ('Sharing Transport Addresses' treats them as alternatives).",
+    "Refused, as Winsock refuses it with WSAEINVAL; the option already set keeps its value. "
+    "Disabling either one is always accepted.", configurable=True)
+define_choice(
+    "wsk.conditional_accept", STATUS_NOT_SUPPORTED,
+    "SO_CONDITIONAL_ACCEPT: 'Some transport protocols might not support conditional accept mode "
+    "on listening sockets.'",
+    "The mock does not model WskInspectEvent / WskAbortEvent / WskInspectComplete, so enabling "
+    "conditional accept is refused the way such a transport refuses it; setting 0 and reading "
+    "the option (0) succeed.", configurable=True)
+define_choice(
+    "wsk.default_rcvbuf", 64 * 1024,
+    "SO_RCVBUF: 'The default size of a socket's receive buffer is transport-specific.'",
+    "64 KiB, a typical TCP receive buffer on current Windows (older versions used 8 KiB); "
+    "scenarios that depend on it should set it.", configurable=True)
+define_choice(
+    "wsk.option_boolean_values", "nonzero reads back as 1",
+    "The on/off options document the values 0 and 1 only.",
+    "As Winsock's BOOL options: any nonzero ULONG enables the option, and WskGetOption then "
+    "returns 1. SO_RCVBUF stores the ULONG as given (0 included).")
+define_choice(
+    "wsk.option_inheritance", "SO_KEEPALIVE, SO_RCVBUF, TCP_NODELAY; at accept time",
+    "SO_KEEPALIVE and SO_RCVBUF set on a listening socket apply to every connection it accepts "
+    "(and the accepted socket may override them); the pages of the other options say nothing.",
+    "A socket accepted from a listener (WskAcceptEvent or WskAccept) starts with the listener's "
+    "SO_KEEPALIVE, SO_RCVBUF and TCP_NODELAY (Winsock: an accepted socket 'has the same "
+    "properties' as the listener) as they were when the connection arrived; the address-sharing "
+    "options, SO_CONDITIONAL_ACCEPT and IPV6_V6ONLY describe the listener's own bind, so an "
+    "accepted socket reads their defaults.")
+define_choice(
+    "wsk.protocol_options", "TCP_NODELAY, IPV6_V6ONLY as in Winsock; IRP optional",
+    "WSK Socket Options: 'The underlying network protocol might support additional socket "
+    "options' - see the Windows Sockets 2 documentation; no WSK page for TCP_NODELAY or "
+    "IPV6_V6ONLY.",
+    "Both take a ULONG like the SOL_SOCKET options. TCP_NODELAY (Level IPPROTO_TCP, default 0) "
+    "applies to listening, connection-oriented and stream sockets at any time; IPV6_V6ONLY "
+    "(Level IPPROTO_IPV6, default 1: 'an IPv6 socket ... only operates over the IPv6 protocol') "
+    "to every category but basic, and only before bind. No page requires an IRP: without one "
+    "the request completes inline and OutputSizeReturned (if given) receives the byte count. "
+    "WSK_SOCKET does not record the address family, so IPV6_V6ONLY is accepted on AF_INET "
+    "sockets too.")
+define_choice(
+    "wsk.option_stream_sockets", "both roles",
+    "The option pages predate stream sockets (WSK_FLAG_STREAM_SOCKET), which become listening or "
+    "connection-oriented only when used.",
+    "An option that applies to listening or to connection-oriented sockets applies to a stream "
+    "socket too, whatever it later becomes.")
+define_choice(
+    "wsk.option_effects", "stored and returned only",
+    "Each option changes transport behaviour (keep-alive probes, receive window, address "
+    "sharing at bind, broadcast, Nagle, dual stack).",
+    "The mock stores each value and returns it; the simulated network does not change: peers "
+    "never vanish silently (nothing for keep-alives to detect), scripted peers are not limited "
+    "by SO_RCVBUF, WskBind does not consult SO_REUSEADDR / SO_EXCLUSIVEADDRUSE, the send path "
+    "keeps using the per-send WSK_FLAG_NODELAY, and the network is IPv4.")

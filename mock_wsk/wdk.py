@@ -40,6 +40,18 @@ from mock_wsk.tdi.api import (
 
 # --- WSK (mock_wsk.wsk): registration, provider/client dispatch tables, structures, addresses.
 from mock_wsk.wsk.control import WSK_MOCK_EXTENSION_PROVIDER_DISPATCH, addressof
+from mock_wsk.wsk.options import (
+    IPPROTO_IP,
+    IPPROTO_IPV6,
+    IPV6_V6ONLY,
+    SO_BROADCAST,
+    SO_CONDITIONAL_ACCEPT,
+    SO_EXCLUSIVEADDRUSE,
+    SO_KEEPALIVE,
+    SO_RCVBUF,
+    SO_REUSEADDR,
+    TCP_NODELAY,
+)
 from mock_wsk.wsk.provider import (
     WSK_CLIENT,
     WSK_PROVIDER_DISPATCH,

@@ -1,4 +1,5 @@
-"""WskControlSocket: SO_WSK_EVENT_CALLBACK (CONTRACTS A.1-A.7), SIO_WSK_* ioctls (B.12), and
+"""WskControlSocket: SO_WSK_EVENT_CALLBACK (CONTRACTS A.1-A.7), the other socket options
+(WskSetOption / WskGetOption, :mod:`mock_wsk.wsk.options`), SIO_WSK_* ioctls (B.12), and
 SIO_WSK_REGISTER_EXTENSION with the mock's sample extension interface.
 
 The SO_WSK_EVENT_CALLBACK checks run in the order the seed page states its rules: call shape
@@ -23,6 +24,7 @@ from mock_wsk.constants import (
     WSK_EVENT_DISABLE,
     WSK_EVENT_RECEIVE,
     WSK_EVENT_RECEIVE_FROM,
+    WskGetOption,
     WskIoctl,
     WskSetOption,
 )
@@ -39,6 +41,7 @@ from mock_wsk.status import (
 )
 from mock_wsk.wsk.core import Wsk
 from mock_wsk.wsk.events import DisableOutcome
+from mock_wsk.wsk.options import NO_IRP, socket_option
 from mock_wsk.wsk.requests import _enter, bad_state
 from mock_wsk.wsk.sockets import WSK_SOCKET
 from mock_wsk.wsk.states import (
@@ -97,7 +100,13 @@ def WskControlSocket(Socket: Any, RequestType: int, ControlCode: int, Level: int
             status, info = _ioctl(w, Socket, ControlCode, InputBuffer, OutputSize,
                                   OutputBuffer, OutputSizeReturned, Irp)
         else:
-            status, info = int(fidelity.choose("wsk.unknown_option")), 0
+            answer = None
+            if RequestType in (WskSetOption, WskGetOption):
+                answer = socket_option(w, Socket, RequestType, ControlCode, Level, InputSize,
+                                       InputBuffer, OutputSize, OutputBuffer,
+                                       OutputSizeReturned, Irp)
+            status, info = (answer if answer is not None
+                            else (int(fidelity.choose("wsk.unknown_option")), 0))
     finally:
         Socket.calls -= 1
     if status == _NO_IRP:
@@ -112,7 +121,7 @@ def WskControlSocket(Socket: Any, RequestType: int, ControlCode: int, Level: int
 
 
 _SYNC: Any = object()  # information marker: complete the IRP inline (event callback control)
-_NO_IRP = -1  # an IRP-required request came without one (reported; the IRP cannot complete)
+_NO_IRP = NO_IRP  # an IRP-required request came without one (reported; the IRP cannot complete)
 
 
 # ---------------------------------------------------------------------- SO_WSK_EVENT_CALLBACK

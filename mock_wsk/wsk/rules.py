@@ -117,3 +117,34 @@ define_rule("wsk.registration.leak", "WSK registration or capture left at unload
             BugCheck.DRIVER_UNLOADED_WITHOUT_CANCELLING_PENDING_OPERATIONS,
             "A WSK client releases every captured provider NPI and calls WskDeregister before it "
             "unloads.", "CONTRACTS C.18; WDK WskDeregister")
+
+# --- socket options (WskSetOption / WskGetOption; mock_wsk.wsk.options)
+_OPTION_PAGES = ("WDK network/so-keepalive, so-reuseaddr, so-exclusiveaddruse, so-rcvbuf, "
+                 "so-broadcast, so-conditional-accept")
+define_rule("wsk.option.irp_required", "Socket option set or read without an IRP", E, _DV,
+            "A WSK application must specify a pointer to an IRP when calling the "
+            "WskControlSocket function to set or retrieve the state of the socket option "
+            "(SO_KEEPALIVE, SO_REUSEADDR, SO_EXCLUSIVEADDRUSE, SO_RCVBUF, SO_BROADCAST, "
+            "SO_CONDITIONAL_ACCEPT).", _OPTION_PAGES)
+define_rule("wsk.option.set_after_bind", "Socket option set after bind", E, _DV,
+            "If a WSK application sets this socket option, it must do so before the socket is "
+            "bound to a local transport address (SO_REUSEADDR, SO_EXCLUSIVEADDRUSE, "
+            "SO_CONDITIONAL_ACCEPT; IPV6_V6ONLY per Winsock).",
+            "WDK network/so-reuseaddr, so-exclusiveaddruse, so-conditional-accept; Winsock "
+            "'Dual-Stack Sockets for IPv6 Winsock Applications'")
+define_rule("wsk.option.wrong_category", "Socket option on a socket it does not apply to", E,
+            _DV, "Each socket option applies only to some socket categories: SO_KEEPALIVE to "
+            "listening and connection-oriented sockets; SO_REUSEADDR, SO_EXCLUSIVEADDRUSE and "
+            "SO_RCVBUF to listening, datagram and connection-oriented sockets; SO_BROADCAST to "
+            "datagram sockets; SO_CONDITIONAL_ACCEPT to listening sockets.", _OPTION_PAGES)
+define_rule("wsk.option.bad_level", "Socket option with the wrong Level", E, _DV,
+            "Level is the level the option is defined at: SOL_SOCKET for the SO_* options, "
+            "IPPROTO_TCP for TCP_NODELAY, IPPROTO_IPV6 for IPV6_V6ONLY.",
+            f"{_OPTION_PAGES}; ws2def.h, ws2ipdef.h")
+define_rule("wsk.option.bad_input", "Socket option with the wrong InputSize/InputBuffer", E, _DV,
+            "WskSetOption: InputSize = sizeof(ULONG) and InputBuffer points to the ULONG value; "
+            "WskGetOption: InputSize = 0 and InputBuffer = NULL.", _OPTION_PAGES)
+define_rule("wsk.option.bad_output", "Socket option with the wrong output parameters", E, _DV,
+            "WskSetOption: OutputSize = 0, OutputBuffer = NULL, OutputSizeReturned = NULL; "
+            "WskGetOption: OutputSize = sizeof(ULONG), OutputBuffer points to a ULONG that "
+            "receives the value, OutputSizeReturned = NULL.", _OPTION_PAGES)
