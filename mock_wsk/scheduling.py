@@ -83,6 +83,9 @@ class RandomStrategy(Strategy):
         return {"strategy": self.name, "seed": self.seed}
 
 
+_BELOW_ALL = float("-inf")  # below every PCT priority
+
+
 class PctStrategy(Strategy):
     """Probabilistic Concurrency Testing (Burckhardt et al., ASPLOS 2010).
 
@@ -115,15 +118,31 @@ class PctStrategy(Strategy):
             self._priorities[key] = prio
         return prio
 
+    def _highest(self, options: Sequence[Hashable]) -> int:
+        """The index of the highest-priority option, the first one on a tie (as ``max``).
+        Unseen options get their priority in option order: the order of the random draws."""
+        if not options:
+            raise ValueError("no options to choose from")  # as max() of nothing would
+        priorities = self._priorities
+        best = 0
+        best_prio: float = _BELOW_ALL
+        for i, key in enumerate(options):
+            prio = priorities.get(key)
+            if prio is None:
+                prio = self._priority(key)
+            if prio > best_prio:
+                best, best_prio = i, prio
+        return best
+
     def choose(self, kind: str, options: Sequence[Hashable]) -> int:
         if kind != "schedule":
             return self._rng.randrange(len(options))
         self._step += 1
-        best = max(range(len(options)), key=lambda i: self._priority(options[i]))
+        best = self._highest(options)
         if self._step in self._change_points:
             self._priorities[options[best]] = self._next_low
             self._next_low -= 1
-            best = max(range(len(options)), key=lambda i: self._priority(options[i]))
+            best = self._highest(options)
         return best
 
     def describe(self) -> dict[str, object]:
