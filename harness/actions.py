@@ -19,14 +19,16 @@ class Action:
     name: str
     fn: ActionFn
     doc: str
+    # Something a remote peer does on the network: exploration may delay it (``explore.jitter``).
+    peer: bool = False
 
 
 _ACTIONS: dict[str, Action] = {}
 
 
-def action(name: str, doc: str) -> Callable[[ActionFn], ActionFn]:
+def action(name: str, doc: str, peer: bool = False) -> Callable[[ActionFn], ActionFn]:
     def register(fn: ActionFn) -> ActionFn:
-        _ACTIONS[name] = Action(name, fn, doc)
+        _ACTIONS[name] = Action(name, fn, doc, peer)
         return fn
 
     return register

@@ -10,12 +10,18 @@
       bound: 2                  # dfs preemption bound
       expect_bug: pool.use_after_free   # the race a known-bad driver must show, or null
       shards: 4                 # pytest items the iterations split over (default 1)
+      jitter: 40us              # peer actions may fire this much later (default 0)
 
 With ``expect_bug`` the item passes when exploration finds that rule (and no other bug); with
 ``null`` (the default) every schedule must be clean - the reference drivers' promise.
 
 With ``shards: K`` pytest collects K items, shard ``i`` exploring the indices ``i mod K`` with
 the same per-index seeds; ``expect_bug`` is then judged on the shards' merged bugs at session end.
+
+With ``jitter: J`` every peer action of the timeline (``peer_connect``, ``peer_send``...) fires
+0, J/4, J/2 or J later, each delay a decision of its own (asked in timeline order before the run
+starts), so a peer's timing relative to the driver's timers is explored too; fifo answers 0, so
+a plain run keeps the written times, and a replay file reproduces the delays.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Any
 from harness.compose import error_at
 from harness.scenario import section_loader
 from harness.suggest import did_you_mean
+from harness.units import parse_duration
 
 DEFAULT_ITERATIONS = 1000
 
@@ -39,6 +46,7 @@ class ExploreSettings:
     bound: int = 2
     expect_bug: str | None = None
     shards: int = 1
+    jitter_ns: int = 0
     line: int = 1
 
 
@@ -60,6 +68,10 @@ def load_explore(path: str, section: Any) -> ExploreSettings:
         # dfs walks one tree in order: its indices cannot be split by residue.
         raise error_at(path, section, "shards", "dfs exploration cannot be sharded",
                        hint="use strategy random or pct, or shards: 1")
+    try:
+        jitter_ns = parse_duration(section.get("jitter", 0))
+    except ValueError as exc:
+        raise error_at(path, section, "jitter", str(exc)) from None
     position = getattr(section, "position", None)
     return ExploreSettings(
         iterations=section.get("iterations", DEFAULT_ITERATIONS),
@@ -69,5 +81,6 @@ def load_explore(path: str, section: Any) -> ExploreSettings:
         bound=section.get("bound", 2),
         expect_bug=expect_bug,
         shards=shards,
+        jitter_ns=jitter_ns,
         line=getattr(position, "line", None) or 1,
     )

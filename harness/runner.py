@@ -150,8 +150,12 @@ class Run:
             self.process = start_process(m, self.module, s.stub_path.stem, s.parameters)
         else:
             self.driver = load_driver(m, self.module, s.stub_path.stem, s.parameters)
+        jitter = getattr(s.sections.get("explore"), "jitter_ns", 0)
         for event in s.timeline:
-            m.call_at(event.at_ns, self._fire, event.action, event.params)
+            at = event.at_ns
+            if jitter and get_action(event.action).peer:
+                at += peer_delay(m, jitter)
+            m.call_at(at, self._fire, event.action, event.params)
         m.run(until_ns=s.duration_ns)
         if m.halt is not None or m.stuck is not None:
             return
@@ -163,6 +167,13 @@ class Run:
             if not self.driver.unloaded:  # a timeline `unload` may already have finished it
                 m.run(until_ns=m.now + s.unload_timeout_ns)
             check_unload_finished(m, self.driver)
+
+
+def peer_delay(m: Machine, jitter_ns: int) -> int:
+    """How much later a peer action fires under ``explore.jitter``: a decision of its own among
+    0, J/4, J/2 and J (fifo: 0, the written time)."""
+    options = (0, jitter_ns // 4, jitter_ns // 2, jitter_ns)
+    return options[m.decide("jitter", options)]
 
 
 # Areas (the WSK provider, peers, the flow model) attach their scenario sections here.

@@ -301,19 +301,19 @@ def _peer(run: Any, params: Mapping[str, Any]) -> Any:
 
 
 @action("peer_connect", "A peer connects to the driver's listening socket on `port` (refused if "
-        "nobody listens there).")
+        "nobody listens there).", peer=True)
 def peer_connect(run: Any, params: dict[str, Any]) -> None:
     _peer(run, params).connect(int(params["port"]))
 
 
 @action("peer_send", "A connected peer sends `bytes` (size units) as `segments` segments "
-        "(default 1).")
+        "(default 1).", peer=True)
 def peer_send(run: Any, params: dict[str, Any]) -> None:
     _peer(run, params).send(_size(params["bytes"]), int(params.get("segments", 1)))
 
 
 @action("peer_datagram", "A peer sends `count` (default 1) datagrams of `bytes` (0 allowed) back "
-        "to back to the driver's datagram socket bound to `to_port`.")
+        "to back to the driver's datagram socket bound to `to_port`.", peer=True)
 def peer_datagram(run: Any, params: dict[str, Any]) -> None:
     peer = _peer(run, params)
     nbytes, to_port = _size(params["bytes"]), int(params["to_port"])
@@ -322,13 +322,13 @@ def peer_datagram(run: Any, params: dict[str, Any]) -> None:
 
 
 @action("peer_close", "A peer closes its connection gracefully (FIN): WskDisconnectEvent, "
-        "receives end.")
+        "receives end.", peer=True)
 def peer_close(run: Any, params: dict[str, Any]) -> None:
     _peer(run, params).close()
 
 
 @action("peer_reset", "A peer resets its connection (RST): WskDisconnectEvent with "
-        "WSK_FLAG_ABORTIVE, pending requests fail.")
+        "WSK_FLAG_ABORTIVE, pending requests fail.", peer=True)
 def peer_reset(run: Any, params: dict[str, Any]) -> None:
     _peer(run, params).reset()
 

@@ -3,6 +3,7 @@ byte, shrinking keeps them, reference drivers explore clean, and worker splits d
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from harness.explore import (
 from harness.runner import Run, run_scenario
 from harness.scenario import load_scenario
 from harness.shrink import LenientReplay, shrink
-from mock_wsk.scheduling import Decision, FifoStrategy, ReplayStrategy
+from mock_wsk.scheduling import Decision, FifoStrategy, RandomStrategy, ReplayStrategy
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = ROOT / "scenarios" / "zoo"
@@ -204,3 +205,54 @@ def test_explore_block_rejects_an_unknown_rule(tmp_path: Path) -> None:
     bad.write_text(text)
     with pytest.raises(ScenarioError, match="unknown rule id 'pool.doubel_free'"):
         load_scenario(bad)
+
+
+# ---------------------------------------------------------------------- peer timing jitter
+
+IDLE_TIMER = ROOT / "scenarios" / "wsk" / "zoo_context_freed_on_idle_timer.yaml"
+
+
+def _receive_times(run: Run) -> list[int]:
+    return [r[0] for r in run.machine.trace or [] if r[3] == "wsk.callback.enter"
+            and r[4][0] == "WskReceiveEvent"]
+
+
+def test_a_plain_run_keeps_the_peers_written_times() -> None:
+    run = Run(load_scenario(IDLE_TIMER), FifoStrategy())
+    run.execute()
+    assert run.machine.violations == []
+    assert _receive_times(run) == [5_000_000, 7_990_000]
+    assert [d.kind for d in run.machine.decisions] == []  # fifo is never asked
+
+
+@pytest.mark.parametrize("strategy", ["random", "pct"])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_peer_jitter_finds_a_race_no_interleaving_shows(strategy: str, seed: int) -> None:
+    scenario = load_scenario(IDLE_TIMER)
+    found = explore(scenario, 200, strategy, seed, stop_on="pool.use_after_free")
+    assert found.found("pool.use_after_free")
+    bug = next(b for b in found.bugs if b.rule == "pool.use_after_free")
+    assert bug.location.startswith("driver_stubs/wsk_client.py:")  # CountReceived's update
+    assert "jitter" in {d.kind for d in bug.decisions}
+    # Without jitter the peer's send always lands before the idle timer: every schedule clean.
+    explore_block = scenario.sections["explore"]
+    still = dataclasses.replace(scenario, sections={
+        **scenario.sections, "explore": dataclasses.replace(explore_block, jitter_ns=0)})
+    assert explore(still, 200, strategy, seed).bugs == []
+
+
+def test_jitter_delays_are_the_four_options_and_replay_exactly(tmp_path: Path) -> None:
+    scenario = load_scenario(IDLE_TIMER)
+    runner = ScheduleRunner(scenario)
+    seen: set[int] = set()
+    for seed in range(12):
+        run = runner.run(RandomStrategy(seed), seed, trace=True)
+        times = _receive_times(run)
+        seen.add(times[0] - 5_000_000)
+        replayed = runner.run(ReplayStrategy(run.machine.decisions), seed, trace=True)
+        assert json.dumps(replayed.machine.trace, default=str) == \
+            json.dumps(run.machine.trace, default=str)
+    assert seen == {0, 10_000, 20_000, 40_000}  # 0, J/4, J/2, J of jitter: 40us
+    result = explore(scenario, 200, "random", 1, stop_on="pool.use_after_free")
+    finish_bugs(result, out_dir=tmp_path)
+    assert main(["replay", result.bugs[0].replay_path or ""]) == 1
