@@ -76,7 +76,7 @@ def callback_counts(trace: Sequence[Record]) -> dict[str, int]:
 
 
 def _judge_status(check: StatusCheck, trace: Sequence[Record]) -> str | None:
-    from mock_wsk.status import status_name
+    from harness.patterns import status_label
 
     returned = [
         (str(fields[0]), fields[1])
@@ -87,7 +87,7 @@ def _judge_status(check: StatusCheck, trace: Sequence[Record]) -> str | None:
         return isinstance(status, int) and (status & 0xFFFFFFFF) in check.statuses
 
     def shown(status: Any) -> str:
-        return status_name(status) if isinstance(status, int) else repr(status)
+        return status_label(status) if isinstance(status, int) else repr(status)
 
     if check.nth is not None:
         if len(returned) < check.nth:

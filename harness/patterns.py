@@ -121,11 +121,40 @@ def record_fields(record: Record) -> tuple[Any, ...]:
 # ---------------------------------------------------------------------- value matching
 
 
-def _status_value(text: str) -> int | None:
-    from mock_wsk.status import NTSTATUS
+def status_names() -> dict[str, int]:
+    """Every status a ``call.return`` record can carry, by name: the NTSTATUS values (WSK and
+    TDI requests) and the Winsock errors (WSAGetLastError after a failed Winsock call)."""
+    global _STATUS_NAMES
+    if _STATUS_NAMES is None:
+        from mock_wsk import constants
+        from mock_wsk.status import NTSTATUS
 
-    member = NTSTATUS.__members__.get(text)
-    return int(member) if member is not None else None
+        names = {name: int(member) for name, member in NTSTATUS.__members__.items()}
+        names.update((name, value) for name, value in vars(constants).items()
+                     if name.startswith("WSA") and name[3:4] in ("E", "_")
+                     and isinstance(value, int))
+        _STATUS_NAMES = names
+    return _STATUS_NAMES
+
+
+_STATUS_NAMES: dict[str, int] | None = None
+
+
+def _status_value(text: str) -> int | None:
+    return status_names().get(text)
+
+
+def status_label(value: int) -> str:
+    """A ``call.return`` status by name: the NTSTATUS name, else the Winsock error's (their
+    values do not overlap), else ``0x%08X``."""
+    from mock_wsk.status import status_name
+
+    label = status_name(value)
+    if label.startswith("0x"):
+        unsigned = int(value) & 0xFFFFFFFF
+        label = next((name for name, known in status_names().items()
+                      if name.startswith("WSA") and known == unsigned), label)
+    return label
 
 
 def value_matches(pattern: Any, value: Any) -> bool:

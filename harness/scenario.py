@@ -435,8 +435,9 @@ def _order(path: str, expect: Mapping[str, Any]) -> tuple[Step, ...]:
 
 
 def _status_values(path: str, entry: Mapping[str, Any]) -> tuple[tuple[int, ...], str]:
-    from mock_wsk.status import NTSTATUS
+    from harness.patterns import status_names
 
+    known = status_names()
     raw = entry["status"]
     items = raw if isinstance(raw, list) else [raw]
     container: Any = raw if isinstance(raw, list) else entry
@@ -446,16 +447,16 @@ def _status_values(path: str, entry: Mapping[str, Any]) -> tuple[tuple[int, ...]
         if isinstance(item, int):
             values.append(item & 0xFFFFFFFF)
             continue
-        if item in NTSTATUS.__members__:
-            values.append(int(NTSTATUS[item]))
+        if item in known:
+            values.append(known[item] & 0xFFFFFFFF)
             continue
         try:
             values.append(int(item, 0) & 0xFFFFFFFF)
             continue
         except ValueError:
             pass
-        hint = did_you_mean(item, list(NTSTATUS.__members__))
-        raise error_at(path, container, key, f"unknown NTSTATUS {item!r}",
+        hint = did_you_mean(item, list(known))
+        raise error_at(path, container, key, f"unknown NTSTATUS or Winsock error {item!r}",
                        hint=f"did you mean {hint!r}?" if hint else None)
     shown = " or ".join(str(i) for i in items)
     return tuple(values), shown

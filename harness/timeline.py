@@ -105,6 +105,7 @@ def _worth_marking(record: Record) -> bool:
 
 
 def _describe(record: Record) -> str:
+    from harness.patterns import status_label
     from mock_wsk.status import status_name
 
     fields = record_fields(record)
@@ -115,7 +116,7 @@ def _describe(record: Record) -> str:
         else:
             parts.append(str(value))
     if record[3] == "call.return" and len(fields) >= 2 and isinstance(fields[1], int):
-        parts[1] = status_name(fields[1])
+        parts[1] = status_label(fields[1])
     return f"{record[3]} " + " ".join(parts)
 
 

@@ -272,6 +272,11 @@ class TdiDeviceObject(DEVICE_OBJECT):
     dispatch: Any
 
 
+# The requests a TDI client sends, by minor function, as call.return records name them.
+_REQUEST_NAMES: dict[Any, str] = {TDI_SEND: "TDI_SEND",
+                                  TDI_SET_EVENT_HANDLER: "TDI_SET_EVENT_HANDLER"}
+
+
 class TdiTransport:
     """The machine's TDI transport device (``m.subsystem(TdiTransport)``)."""
 
@@ -318,9 +323,20 @@ class TdiTransport:
     # ------------------------------------------------------------------ IRPs
 
     def dispatch(self, device: Any, irp: IRP) -> int:
-        """IRP_MJ_INTERNAL_DEVICE_CONTROL, reached through IoCallDriver."""
-        m = self.m
+        """IRP_MJ_INTERNAL_DEVICE_CONTROL, reached through IoCallDriver. What IoCallDriver
+        returns to the client is recorded as ``call.return`` (the request's name, e.g.
+        ``TDI_SEND``, and the status), as WSK records its requests, so ``expect.statuses``
+        and trace patterns see TDI requests too."""
         location = IoGetCurrentIrpStackLocation(irp)
+        minor = location.MinorFunction if location is not None else None
+        status = self._dispatch(irp, location)
+        m = self.m
+        if m.trace is not None:
+            m.emit("call.return", _REQUEST_NAMES.get(minor, "IoCallDriver"), status)
+        return status
+
+    def _dispatch(self, irp: IRP, location: Any) -> int:
+        m = self.m
         if location is None or not irp_begin(m, irp, "TDI", advance=False):
             return STATUS_INVALID_DEVICE_STATE
         conn = getattr(location.FileObject, "FsContext", None)

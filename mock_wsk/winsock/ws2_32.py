@@ -15,8 +15,9 @@ their inline wrappers idealsendbacklognotify / idealsendbacklogquery. Receiving 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from mock_wsk import machine as _machine
 from mock_wsk.constants import (
@@ -149,6 +150,35 @@ def _wait_blocking(req: Request) -> None:
     wait_objects((req.waiter,), False, INFINITE, False, "blocking Winsock call")
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _recorded(failed: Callable[[Any], bool]) -> Callable[[_F], _F]:
+    """The API records what it returned to the application as ``call.return`` (its name and
+    the error: 0 on success, else the thread's WSAGetLastError), as WSK and TDI requests do,
+    so ``expect.statuses`` can say ``{call: WSAIoctl, status: WSA_IO_PENDING}``.
+    ``failed(result)`` tells the API's own failure convention (SOCKET_ERROR, FALSE...)."""
+
+    def wrap(fn: _F) -> _F:
+        name = fn.__name__
+
+        @functools.wraps(fn)
+        def call(*args: Any) -> Any:
+            result = fn(*args)
+            m = _machine.active
+            if m is not None and m.trace is not None:
+                m.emit("call.return", name, GetLastError() if failed(result) else 0)
+            return result
+
+        return call  # type: ignore[return-value]
+
+    return wrap
+
+
+_SOCKET_ERROR_RETURNED = _recorded(lambda result: result == SOCKET_ERROR)
+_FALSE_RETURNED = _recorded(lambda result: not result)
+
+
 # ---------------------------------------------------------------------- startup and sockets
 
 
@@ -188,6 +218,7 @@ def socket(af: int, type: int, protocol: int) -> int:  # noqa: A002
     return WSASocketW(af, type, protocol, None, 0, WSA_FLAG_OVERLAPPED)
 
 
+@_SOCKET_ERROR_RETURNED
 def connect(s: int, name: Any, namelen: int) -> int:
     """Connect to the scripted peer at ``name`` (blocking: returns once established)."""
     m, stack = _stack()
@@ -205,6 +236,7 @@ def connect(s: int, name: Any, namelen: int) -> int:
     return 0
 
 
+@_SOCKET_ERROR_RETURNED
 def WSASend(s: int, lpBuffers: Sequence[WSABUF], dwBufferCount: int, lpNumberOfBytesSent: Any,
             dwFlags: int, lpOverlapped: WSAOVERLAPPED | None, lpCompletionRoutine: Any) -> int:
     length = sum(int(b.len) for b in list(lpBuffers)[:dwBufferCount])
@@ -261,6 +293,7 @@ class TRANSMIT_PACKETS_ELEMENT:
         self.pBuffer = pBuffer
 
 
+@_FALSE_RETURNED
 def TransmitPackets(hSocket: int, lpPacketArray: Sequence[TRANSMIT_PACKETS_ELEMENT],
                     nElementCount: int, nSendSize: int, lpOverlapped: WSAOVERLAPPED | None,
                     dwFlags: int) -> bool:
@@ -271,6 +304,7 @@ def TransmitPackets(hSocket: int, lpPacketArray: Sequence[TRANSMIT_PACKETS_ELEME
     return _transmit(hSocket, length, lpOverlapped, dwFlags, "TransmitPackets")
 
 
+@_FALSE_RETURNED
 def TransmitFile(hSocket: int, hFile: Any, nNumberOfBytesToWrite: int, nNumberOfBytesPerSend: int,
                  lpOverlapped: WSAOVERLAPPED | None, lpTransmitBuffers: Any,
                  dwReserved: int) -> bool:
@@ -293,6 +327,7 @@ def _transmit(s: int, length: int, lpOverlapped: WSAOVERLAPPED | None, dwFlags: 
     return result == 0
 
 
+@_FALSE_RETURNED
 def DisconnectEx(s: int, lpOverlapped: WSAOVERLAPPED | None, dwFlags: int,
                  dwReserved: int) -> bool:
     """mswsock.h: a graceful disconnect (TF_REUSE_SOCKET lets the socket be reused). The
@@ -309,6 +344,7 @@ def DisconnectEx(s: int, lpOverlapped: WSAOVERLAPPED | None, dwFlags: int,
     return _complete_now(stack, sock, lpOverlapped, None, 0) == 0
 
 
+@_SOCKET_ERROR_RETURNED
 def shutdown(s: int, how: int) -> int:
     m, stack = _stack()
     sock = _socket(stack, s)
@@ -323,6 +359,7 @@ def shutdown(s: int, how: int) -> int:
     return 0
 
 
+@_SOCKET_ERROR_RETURNED
 def closesocket(s: int) -> int:
     m, stack = _stack()
     sock = _socket(stack, s)
@@ -333,6 +370,7 @@ def closesocket(s: int) -> int:
     return 0
 
 
+@_FALSE_RETURNED
 def CancelIoEx(hFile: int, lpOverlapped: WSAOVERLAPPED | None) -> bool:
     """Cancel the socket's pending operations (all, or the one using ``lpOverlapped``)."""
     m, stack = _stack()
@@ -355,6 +393,7 @@ def CancelIoEx(hFile: int, lpOverlapped: WSAOVERLAPPED | None) -> bool:
     return cancelled
 
 
+@_SOCKET_ERROR_RETURNED
 def setsockopt(s: int, level: int, optname: int, optval: Any, optlen: int) -> int:
     m, stack = _stack()
     sock = _socket(stack, s)
@@ -370,6 +409,7 @@ def setsockopt(s: int, level: int, optname: int, optval: Any, optlen: int) -> in
     return 0
 
 
+@_SOCKET_ERROR_RETURNED
 def getsockopt(s: int, level: int, optname: int, optval: Any, optlen: Any) -> int:
     m, stack = _stack()
     sock = _socket(stack, s)
@@ -382,6 +422,7 @@ def getsockopt(s: int, level: int, optname: int, optval: Any, optlen: Any) -> in
     return 0
 
 
+@_FALSE_RETURNED
 def WSAGetOverlappedResult(s: int, lpOverlapped: WSAOVERLAPPED, lpcbTransfer: Any, fWait: bool,
                            lpdwFlags: Any) -> bool:
     m, stack = _stack()
@@ -417,6 +458,7 @@ def HasOverlappedIoCompleted(lpOverlapped: WSAOVERLAPPED) -> bool:
 # ---------------------------------------------------------------------- WSAIoctl
 
 
+@_SOCKET_ERROR_RETURNED
 def WSAIoctl(s: int, dwIoControlCode: int, lpvInBuffer: Any, cbInBuffer: int, lpvOutBuffer: Any,
              cbOutBuffer: int, lpcbBytesReturned: Any, lpOverlapped: WSAOVERLAPPED | None,
              lpCompletionRoutine: Any) -> int:
