@@ -696,3 +696,44 @@ def test_stack_locations_count_down_from_the_top(stack_size: int) -> None:
     m = run_driver(entry)
     assert seen == [stack_size + 1, stack_size]
     assert rule_ids(m) == ["irp.free_while_pending"]
+
+
+def test_rarely_used_fields_read_as_initialized_and_ioreuseirp_resets_them() -> None:
+    # Size, Flags, RequestorMode, CancelIrql, CancelRoutine and User* live apart from the
+    # fields every request touches (made on the first write): they must still behave as plain
+    # IRP fields that IoReuseIrp reinitializes.
+    seen: list[Any] = []
+
+    def entry(driver: Any, registry: Any) -> None:
+        irp = IoAllocateIrp(1, False)
+        seen.append((irp.Size, irp.Flags, irp.RequestorMode, irp.CancelIrql, irp.CancelRoutine,
+                     irp.UserIosb, irp.UserEvent, irp.UserBuffer))
+        iosb = IO_STATUS_BLOCK()
+        irp.UserIosb = iosb
+        irp.Flags = 0x40
+        irp.UserBuffer = b"x"
+        seen.append((irp.UserIosb is iosb, irp.Flags, irp.UserBuffer, irp.UserEvent))
+        IoReuseIrp(irp, 0)
+        seen.append((irp.UserIosb, irp.Flags, irp.UserBuffer))
+        IoFreeIrp(irp)
+
+    m = run_driver(entry)
+    assert m.violations == []
+    assert seen == [(0, 0, 0, 0, None, None, None, None), (True, 0x40, b"x", None),
+                    (None, 0, None)]
+
+
+def test_use_after_free_of_a_rarely_used_irp_field() -> None:
+    lines: dict[str, int] = {}
+
+    def entry(driver: Any, registry: Any) -> None:
+        irp = IoAllocateIrp(1, False)
+        IoFreeIrp(irp)
+        lines["write"] = next_line()
+        irp.UserBuffer = b"late"
+        lines["read"] = next_line()
+        _ = irp.CancelRoutine
+
+    m = run_driver(entry)
+    found = violations(m, "irp.use_after_free")
+    assert [v.location.line for v in found if v.location] == [lines["write"], lines["read"]]

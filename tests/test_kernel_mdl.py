@@ -456,3 +456,55 @@ def test_fail_allocations() -> None:
 
     m = run_driver(entry, setup=setup)
     assert got == [None, MDL] and m.violations == []
+
+
+def test_two_sends_over_one_block_are_watched_separately() -> None:
+    # The usual send is its own watch (no dict on the block); a second one over the same block
+    # shares an ordered set with it. Either way a write reports once, for the send whose range
+    # it hits, and a released send stops watching.
+    lines: dict[str, int] = {}
+    seen: list[Any] = []
+
+    def entry(driver: Any, registry: Any) -> None:
+        buf, mdl = nonpaged_mdl(64)
+        first = acquire(mdl, 0, 16, "WskSend#1")
+        second = acquire(mdl, 32, 16, "WskSend#2")
+        seen.append((first.segments, first.mdls == [mdl], first.watches == [first]))
+        lines["write"] = next_line()
+        buf[36:40] = b"oops"
+        seen.append((first.dirty, second.dirty))
+        release(second)
+        buf[36:40] = b"free"  # the second send is over: nobody watches these bytes now
+        release(first)
+        buf[0:4] = b"free"
+        seen.append(mdl.in_use)
+        IoFreeMdl(mdl)
+        ExFreePool(buf)
+
+    m = run_driver(entry)
+    v = only(m, "mdl.changed_while_in_use")
+    assert_at(v, HERE, lines["write"])
+    assert "WskSend#2" in v.message
+    assert seen[1:] == [(False, True), 0]
+    assert seen[0][1:] == (True, True) and seen[0][0][0][1:] == (0, 16)
+
+
+def test_dirty_of_a_chained_use() -> None:
+    seen: list[Any] = []
+
+    def entry(driver: Any, registry: Any) -> None:
+        a, first = nonpaged_mdl(10)
+        b, second = nonpaged_mdl(20)
+        first.Next = second
+        use = acquire(first, 0, 30)
+        seen.append((type(use) is MdlUse, use.dirty))
+        b[0:1] = b"!"
+        seen.append(use.dirty)
+        release(use)
+        for mdl, buf in ((first, a), (second, b)):
+            IoFreeMdl(mdl)
+            ExFreePool(buf)
+
+    m = run_driver(entry)
+    assert seen == [(True, False), True]
+    assert rule_ids(m) == ["mdl.changed_while_in_use"]

@@ -41,6 +41,7 @@ from mock_wsk.wdk import (
     WskIoctl,
 )
 from mock_wsk.wsk import configure_wsk, wsk_state
+from mock_wsk.wsk import requests as wsk_requests
 from mock_wsk.wsk.flows import WskFlows, forced_close
 from mock_wsk.wsk.transport import FixedRttTransport, FlowTransport
 
@@ -357,3 +358,32 @@ def test_property_bytes_conserved_and_completions_in_order(sizes: list[int], gap
     assert [c[0] for c in completions] == list(range(len(sizes))), "in order, each once"
     assert all(c[1] == STATUS_SUCCESS for c in completions)
     assert rule_ids(m) == []
+
+
+def test_every_wsksend_return_is_traced_as_call_return() -> None:
+    # The dispatch table holds WskSend itself (no traced_call wrapper): it must record
+    # call.return for every return to the driver, refusals included.
+    def body(app: Any, out: dict) -> None:
+        block, mdl = send_buffer(100)
+        _, sock = socket_connect(app, None, None)
+        out["close"].append(sock)
+        out["direct"] = sock.Dispatch.WskSend is wsk_requests.WskSend
+        irp = AsyncIrp()
+        out["returned"] = [
+            sock.Dispatch.WskSend(sock, WSK_BUF(mdl, 0, 100), WSK_FLAG_NODELAY, irp.Irp),
+            sock.Dispatch.WskSend(sock, WSK_BUF(mdl, 0, 100), 0, None),
+        ]
+        out["returned"].append(sync_call(sock.Dispatch.WskSend, sock, WSK_BUF(mdl, 0, 100),
+                                         0)[0])
+        irp.free()
+        free_send_buffer(block, mdl)
+
+    def setup(m: Any) -> None:
+        configure_wsk(m, nodelay_supported=False)
+        listening_peer(m)
+
+    m, out = run_wsk(body, setup=setup)
+    assert out["direct"]
+    traced = [r[4][1] for r in m.trace if r[3] == "call.return" and r[4][0] == "WskSend"]
+    assert traced[:2] == out["returned"][:2]
+    assert traced[2] == STATUS_PENDING and len(traced) == 3

@@ -77,10 +77,13 @@ __all__ = [
 class MDL:
     """``MDL``. ``StartVa`` is the described buffer object, ``ByteOffset`` the offset into it."""
 
-    __slots__ = ("Next", "Size", "MdlFlags", "Process", "MappedSystemVa", "StartVa",
-                 "ByteCount", "ByteOffset",
+    # Slots are laid out in this order: what a request's acquire and release read come first,
+    # together (one cache line of an MDL that went cold while its send was in flight).
+    __slots__ = ("StartVa", "ByteCount", "ByteOffset", "Next",
                  # mock bookkeeping
-                 "locked", "in_use", "freed", "serial", "_site", "_freed_at")
+                 "locked", "in_use", "freed",
+                 "Size", "MdlFlags", "Process", "MappedSystemVa",
+                 "serial", "_site", "_freed_at")
 
     def __init__(self, buffer: Any, offset: int, length: int, serial: int,
                  site: Site | None) -> None:
@@ -353,18 +356,19 @@ def MmGetMdlVirtualAddress(Mdl: MDL) -> Any:
 # ---------------------------------------------------------------------- provider side
 
 
-class _Watch:
-    """One pending request's interest in bytes [start, end) of one pool block."""
+class _Watcher:
+    """What a pool block's ``_pool_watches`` holds: an interest in bytes [start, end) of the
+    block that a driver write or free there reports (``mdl.changed_while_in_use``)."""
 
-    __slots__ = ("use", "block", "start", "end", "dirty", "reported")
+    __slots__ = ("start", "end", "dirty", "reported")
 
-    def __init__(self, use: MdlUse, block: PoolMemory, start: int, end: int) -> None:
-        self.use = use
-        self.block = block
-        self.start = start
-        self.end = end
-        self.dirty = False
-        self.reported = False
+    start: int
+    end: int
+    dirty: bool
+    reported: bool
+
+    def request_owner(self) -> str:
+        raise NotImplementedError
 
     def on_write(self, block: PoolMemory, start: int, end: int) -> None:
         self._changed(f"bytes [{max(start, self.start)}, {min(end, self.end)}) of the "
@@ -381,8 +385,26 @@ class _Watch:
         if m is None:
             return  # reported at release
         self.reported = True
-        m.report("mdl.changed_while_in_use", f"{what} while {self.use.owner} uses them",
-                 objects={"request": self.use.owner}, location=site_location(caller_site()))
+        owner = self.request_owner()
+        m.report("mdl.changed_while_in_use", f"{what} while {owner} uses them",
+                 objects={"request": owner}, location=site_location(caller_site()))
+
+
+class _Watch(_Watcher):
+    """One pending request's interest in bytes [start, end) of one pool block."""
+
+    __slots__ = ("use", "block")
+
+    def __init__(self, use: MdlUse, block: PoolMemory, start: int, end: int) -> None:
+        self.use = use
+        self.block = block
+        self.start = start
+        self.end = end
+        self.dirty = False
+        self.reported = False
+
+    def request_owner(self) -> str:
+        return self.use.owner
 
 
 class MdlUse:
@@ -404,6 +426,11 @@ class MdlUse:
         self.released = False
         self.digest = _digest(segments) if digest is None else digest
 
+    @property
+    def dirty(self) -> bool:
+        """Whether a watched byte changed (written or freed) since the request took them."""
+        return any(watch.dirty for watch in self.watches)
+
     def release(self, m: Machine) -> int:
         """The request is over: the MDLs are free to unlock again. Reports a change of the
         described bytes that could not be reported when it happened. Returns the length."""
@@ -412,13 +439,8 @@ class MdlUse:
         self.released = True
         for mdl in self.mdls:
             mdl.in_use -= 1
-        get = object.__getattribute__
         for watch in self.watches:
-            # The block's watches are an insertion-ordered dict: O(1) to drop one, however
-            # many requests watch the same block (a ring of sends over one buffer).
-            watches = get(watch.block, "_pool_watches")
-            if watches:
-                watches.pop(watch, None)
+            _drop_watch(watch.block, watch)
             if watch.dirty and not watch.reported:
                 m.report("mdl.changed_while_in_use",
                          f"the {describe_block(watch.block)} changed while {self.owner} used it",
@@ -427,32 +449,106 @@ class MdlUse:
 
     def read(self) -> bytes:
         """The described bytes (costs per byte: for peers that really need the data)."""
-        parts = []
-        for buffer, start, length in self.segments:
-            if isinstance(buffer, PoolMemory):
-                parts.append(read_bytes(buffer, start, length))
-            else:
-                parts.append(bytes(memoryview(buffer)[start:start + length]))
-        return b"".join(parts)
+        return _read(self.segments)
 
     def write(self, data: bytes, offset: int = 0) -> int:
         """The provider fills the described bytes (a receive completing), without tripping its
         own watch. Returns how many bytes fit."""
-        written = 0
-        for buffer, start, length in self.segments:
-            if offset >= length:
-                offset -= length
-                continue
-            chunk = data[written:written + length - offset]
-            if not chunk:
-                break
-            if isinstance(buffer, PoolMemory):
-                write_bytes(buffer, start + offset, chunk, notify=False)
-            else:
-                memoryview(buffer)[start + offset:start + offset + len(chunk)] = chunk
-            written += len(chunk)
-            offset = 0
-        return written
+        return _write(self.segments, data, offset)
+
+
+class SpanUse(_Watcher):
+    """The usual WskSend's hold: one locked MDL over one live pool block, watched.
+
+    The same observable behaviour as an :class:`MdlUse` of one MDL and one segment with one
+    :class:`_Watch`, in one object instead of six (the use, its watch, three lists and a
+    segment): the use is its own watch. Sends hold it until the peer acknowledges them, so with
+    many connections in flight fewer objects is fewer cache misses as well as less work.
+    """
+
+    __slots__ = ("owner", "mdl", "block", "length", "digest", "released")
+
+    def __init__(self, owner: str, mdl: MDL, block: PoolMemory, start: int, length: int,
+                 digest: int) -> None:
+        self.owner = owner
+        self.mdl = mdl
+        self.block = block
+        self.start = start
+        self.end = start + length
+        self.length = length
+        self.digest = digest
+        self.dirty = False
+        self.reported = False
+        self.released = False
+
+    def request_owner(self) -> str:
+        return self.owner
+
+    @property
+    def mdls(self) -> list[MDL]:
+        return [self.mdl]
+
+    @property
+    def segments(self) -> list[tuple[Any, int, int]]:
+        return [(self.block, self.start, self.length)]
+
+    @property
+    def watches(self) -> list[SpanUse]:
+        return [self]
+
+    def release(self, m: Machine) -> int:
+        """:meth:`MdlUse.release` for one MDL and one watch."""
+        if self.released:
+            raise RuntimeError(f"MdlUse of {self.owner} released twice")
+        self.released = True
+        self.mdl.in_use -= 1
+        block = self.block
+        # _drop_watch, inlined. object.__getattribute__: the block may have been freed (a
+        # FreedPoolBlock reports a plain read).
+        watches = object.__getattribute__(block, "_pool_watches")
+        if watches is self:
+            object.__setattr__(block, "_pool_watches", None)
+        elif type(watches) is dict:
+            watches.pop(self, None)
+        if self.dirty and not self.reported:
+            m.report("mdl.changed_while_in_use",
+                     f"the {describe_block(block)} changed while {self.owner} used it",
+                     objects={"request": self.owner})
+        return self.length
+
+    def read(self) -> bytes:
+        return _read(self.segments)
+
+    def write(self, data: bytes, offset: int = 0) -> int:
+        return _write(self.segments, data, offset)
+
+
+def _read(segments: list[tuple[Any, int, int]]) -> bytes:
+    parts = []
+    for buffer, start, length in segments:
+        if isinstance(buffer, PoolMemory):
+            parts.append(read_bytes(buffer, start, length))
+        else:
+            parts.append(bytes(memoryview(buffer)[start:start + length]))
+    return b"".join(parts)
+
+
+def _write(segments: list[tuple[Any, int, int]], data: bytes, offset: int) -> int:
+    written = 0
+    for buffer, start, length in segments:
+        if offset >= length:
+            offset -= length
+            continue
+        chunk = data[written:written + length - offset]
+        if not chunk:
+            break
+        if isinstance(buffer, PoolMemory):
+            write_bytes(buffer, start + offset, chunk, notify=False)
+        else:
+            memoryview(buffer)[start + offset:start + offset + len(chunk)] = chunk
+        written += len(chunk)
+        offset = 0
+    return written
 
 
 def _digest(segments: list[tuple[Any, int, int]]) -> int:
@@ -502,7 +598,7 @@ def _chain_segments(m: Machine, first: MDL, offset: int, length: int,
 
 
 def mdl_chain_acquire(m: Machine, Mdl: MDL | None, Offset: int, Length: int,
-                      owner: str, watch: bool = True) -> MdlUse | None:
+                      owner: str, watch: bool = True) -> MdlUse | SpanUse | None:
     """Take a WSK_BUF (``Mdl``, ``Offset``, ``Length``) for request ``owner``.
 
     Reports and returns None when the chain cannot be used (NULL with a length, freed, not
@@ -517,18 +613,20 @@ def mdl_chain_acquire(m: Machine, Mdl: MDL | None, Offset: int, Length: int,
         block: Any = Mdl.StartVa
         start = Mdl.ByteOffset + Offset
         Mdl.in_use += 1
-        use = MdlUse(owner, [Mdl], [(block, start, Length)], Length,
-                     hash(((0, block._pool_serial, block.version, start, Length),)) & _MASK64)
+        digest = hash(((0, block._pool_serial, block.version, start, Length),)) & _MASK64
         if watch:
-            # _add_watch, inlined (a live PoolBlock: plain attribute access works).
-            entry = _Watch(use, block, start, start + Length)
+            # A SpanUse is its own watch (_add_watch, inlined: a live PoolBlock, plain
+            # attribute access works).
+            span = SpanUse(owner, Mdl, block, start, Length, digest)
             watches = block._pool_watches
             if watches is None:
-                block._pool_watches = {entry: None}
+                block._pool_watches = span  # the block's only watch: itself, no dict
+            elif type(watches) is dict:
+                watches[span] = None
             else:
-                watches[entry] = None
-            use.watches.append(entry)
-        return use
+                block._pool_watches = {watches: None, span: None}
+            return span
+        return MdlUse(owner, [Mdl], [(block, start, Length)], Length, digest)
     if Mdl is None:
         if Length == 0:
             return MdlUse(owner, [], [], 0)
@@ -558,7 +656,19 @@ def _add_watch(use: MdlUse, block: PoolMemory, start: int, end: int) -> None:
     watch = _Watch(use, block, start, end)
     watches = object.__getattribute__(block, "_pool_watches")
     if watches is None:
-        watches = {}
-        object.__setattr__(block, "_pool_watches", watches)
-    watches[watch] = None
+        object.__setattr__(block, "_pool_watches", watch)  # the only one (see watches_of)
+    elif type(watches) is dict:
+        watches[watch] = None
+    else:
+        object.__setattr__(block, "_pool_watches", {watches: None, watch: None})
     use.watches.append(watch)
+
+
+def _drop_watch(block: PoolMemory, watch: _Watcher) -> None:
+    """A request ends: ``watch`` leaves the block's watches (O(1), however many requests
+    watch the same block: a ring of sends over one buffer). The block may have been freed."""
+    watches = object.__getattribute__(block, "_pool_watches")
+    if watches is watch:
+        object.__setattr__(block, "_pool_watches", None)
+    elif type(watches) is dict:
+        watches.pop(watch, None)

@@ -182,18 +182,20 @@ _INTERNAL = frozenset({"version", "__class__", "__dict__"})
 class PoolMemory:
     """The layout every state of a block shares, so ``__class__`` can be swapped on free."""
 
+    # Slots are laid out in this order: what taking and releasing an MDL over the block reads
+    # (its identity, version and watches) comes first, in the first cache line.
     __slots__ = (
+        "_pool_serial",
+        "version",
+        "_pool_watches",
         "_pool_size",
         "_pool_tag",
         "_pool_fill",
         "_pool_data",
-        "_pool_serial",
         "_pool_site",
-        "_pool_watches",
         "_pool_locks",
         "_pool_freed_at",
         "_pool_reported",
-        "version",
         "__dict__",
     )
 
@@ -204,9 +206,10 @@ class PoolMemory:
         self._pool_data: bytearray | None = None
         self._pool_serial = serial
         self._pool_site = site
-        # MDL uses watching byte ranges, in the order they started (a dict used as an ordered
-        # set: a request that ends drops its watch in O(1)).
-        self._pool_watches: dict[Any, None] | None = None
+        # MDL uses watching byte ranges, in the order they started (see watches_of): None, the
+        # one watch itself (the usual case: no dict to fill and empty per request), or a dict
+        # used as an ordered set (a request that ends drops its watch in O(1)).
+        self._pool_watches: Any = None
         self._pool_locks = 0  # MmProbeAndLockPages count (a locked paged block is resident)
         self._pool_freed_at: Site | None = None
         self._pool_reported: set[tuple[str, str, int]] | None = None
@@ -473,9 +476,18 @@ def _written(block: PoolMemory, start: int, end: int, notify: bool) -> None:
     object.__setattr__(block, "version", get(block, "version") + 1)
     watches = get(block, "_pool_watches")
     if watches and notify and start < end:
-        for watch in list(watches):
+        for watch in watches_of(watches):
             if watch.start < end and start < watch.end:
                 watch.on_write(block, start, end)
+
+
+def watches_of(watches: Any) -> list[Any]:
+    """A block's ``_pool_watches`` as a list (a copy, in the order they started)."""
+    if watches is None:
+        return []
+    if type(watches) is dict:
+        return list(watches)
+    return [watches]
 
 
 def read_bytes(block: PoolMemory, start: int, length: int) -> bytes:
@@ -588,10 +600,8 @@ class PoolTracker:
         object.__setattr__(block, "__class__", FreedPoolBlock)
         if self.machine.trace is not None:
             self.machine.emit("pool.free", serial)
-        watches = get(block, "_pool_watches")
-        if watches:
-            for watch in list(watches):
-                watch.on_free(block)
+        for watch in watches_of(get(block, "_pool_watches")):
+            watch.on_free(block)
 
     def usage(self) -> dict[str, tuple[int, int]]:
         """Live blocks and bytes by tag, as poolmon shows them (``{"Ewsk": (3, 384)}``)."""

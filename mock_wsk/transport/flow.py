@@ -126,7 +126,7 @@ class _NoQueue(tuple[Any, ...]):
     """The queue of a flow that has not sent yet: empty, immutable, shared by every flow.
 
     Reads (truthiness, ``len``, iteration) and ``clear()`` behave as on an empty deque; only
-    :meth:`TcpFlow.submit` adds, and it gives the flow its own deques first. Two empty deques
+    :meth:`TcpFlow.submit` adds, and it gives the flow its own deque first. Two empty deques
     cost ~1.5 KB, and 10,000 idle connections must stay within 2 KiB each.
     """
 
@@ -262,17 +262,24 @@ class TcpFlow:
     parameters, seed and call sequence give the same events.
     """
 
+    # The fields submit, advance and next_event_time read on every send come first, together:
+    # slots are laid out in this order, and with thousands of connections each event's flow is
+    # cold, so a few adjacent cache lines instead of fields spread over the whole object.
+    # FlowDriver (link.py), this model's clock binding, reads ``_acked``, ``_submitted`` and
+    # ``_closed`` directly once per wake-up (the acknowledged / outstanding / closed properties
+    # would be three calls more per acknowledgement).
     __slots__ = (
-        "_p", "_bps", "_rtt", "_mss", "_R", "_r", "_iw", "_quantum", "_hyst", "_cap", "_ppm",
-        "_bdp", "_max_chunk", "_wu_gran", "_sws", "_dur_len", "_dur_val", "_fast_win",
-        "_now", "_submitted", "_released", "_acked", "_abandoned", "_closed",
-        "_unsent", "_flight", "_link_free", "_tail_ack", "_ack_floor",
-        "_cwnd", "_ssthresh", "_ca_acc",
-        "_round_end", "_round_start_acked", "_round_max", "_round_growth_ok", "_round_t",
-        "_rd_t", "_rd_b", "_wu_time",
-        "_isb", "_outbox", "_rng", "_seed",
-        "_n_sends", "_n_general", "_n_chunks", "_n_rounds", "_n_losses", "_n_isb",
-        "_n_window_updates", "_aborted_sends",
+        # hot: every send and acknowledgement
+        "_now", "_closed", "_outbox", "_flight", "_unsent", "_wu_time", "_r", "_ack_floor",
+        "_submitted", "_released", "_acked", "_link_free", "_tail_ack",
+        "_round_end", "_round_start_acked", "_round_max", "_round_t",
+        "_max_chunk", "_fast_win", "_dur_len", "_dur_val", "_rtt", "_bps", "_n_sends",
+        # every round end (with one send in flight, every acknowledgement): growth and the ISB
+        "_n_rounds", "_ppm", "_round_growth_ok", "_cwnd", "_ssthresh", "_ca_acc", "_mss",
+        "_R", "_iw", "_bdp", "_quantum", "_cap", "_isb", "_hyst",
+        # the rest
+        "_p", "_wu_gran", "_sws", "_abandoned", "_rd_t", "_rd_b", "_rng", "_seed",
+        "_n_general", "_n_chunks", "_n_losses", "_n_isb", "_n_window_updates", "_aborted_sends",
     )  # fmt: skip
 
     def __init__(self, params: FlowParams, now_ns: int = 0, seed: int = 0) -> None:
@@ -286,9 +293,12 @@ class TcpFlow:
         self._abandoned = 0
         self._closed = False
         # Sends not yet fully released: [send_id, bytes not yet released, length].
-        # Both queues are the shared _NO_QUEUE until the first submit (see _NoQueue), and
-        # again after abort: only submit appends to _unsent, and nothing reaches _flight
-        # without a submit (release, retime and zero-length sends all start from one).
+        # Both queues are the shared _NO_QUEUE (see _NoQueue) until needed - _flight until the
+        # first submit, _unsent until the first send that cannot go at once (many flows never
+        # queue one: then the "anything queued?" test of every send and acknowledgement reads
+        # the shared, cache-hot empty queue) - and again after abort: only submit appends to
+        # _unsent, and nothing reaches _flight without a submit (release, retime and
+        # zero-length sends all start from one).
         self._unsent: deque[list[int]] = _NO_QUEUE
         # Released chunks, oldest first: (ack_ns, end_offset, tx_end_ns, send_id|None, length).
         self._flight: deque[tuple[int, int, int, int | None, int]] = _NO_QUEUE
@@ -328,8 +338,9 @@ class TcpFlow:
 
     # ------------------------------------------------------------------ public API
 
-    def submit(self, now_ns: int, send_id: int, length: int) -> None:
-        """A ``WskSend`` of ``length`` bytes enters the FIFO at ``now_ns``.
+    def submit(self, now_ns: int, send_id: int, length: int) -> int:
+        """A ``WskSend`` of ``length`` bytes enters the FIFO at ``now_ns``; returns the bytes
+        outstanding now (:attr:`outstanding`, which the caller would read next anyway).
 
         Events due at or before ``now_ns`` are processed first (their outputs wait for the next
         :meth:`advance`), so the send queues behind everything that already happened.
@@ -337,9 +348,8 @@ class TcpFlow:
         if now_ns < self._now or length < 0 or self._closed:
             self._reject_submit(now_ns, send_id, length)
         flight = self._flight
-        if flight is _NO_QUEUE:  # the first send: the flow gets its own queues now
+        if flight is _NO_QUEUE:  # the first send: the flow gets its own flight queue now
             flight = self._flight = deque()
-            self._unsent = deque()
         wu = self._wu_time
         if (flight and flight[0][0] <= now_ns) or (wu is not None and wu <= now_ns):
             self._process(now_ns, self._out())
@@ -350,9 +360,12 @@ class TcpFlow:
         acked = self._acked
         if self._unsent or not 0 < length <= self._max_chunk or end - acked > self._fast_win:
             self._n_general += 1
-            self._unsent.append([send_id, length, length])
+            unsent = self._unsent
+            if unsent is _NO_QUEUE:  # the first send that waits: its own queue now
+                unsent = self._unsent = deque()
+            unsent.append([send_id, length, length])
             self._release(now_ns)
-            return
+            return end - acked
         # Fast path: nothing queued, the whole send fits the window and is one chunk.
         if length == self._dur_len:
             dur = self._dur_val
@@ -379,6 +392,7 @@ class TcpFlow:
                 self._round_end = end
             if end - acked > self._round_max:
                 self._round_max = end - acked
+        return end - acked
 
     def next_event_time(self) -> int | None:
         """When :meth:`advance` next has something to do (``None``: nothing until a call)."""

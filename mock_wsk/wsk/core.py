@@ -89,6 +89,8 @@ class Wsk:
         self.next_socket_id = 1
         self.next_send_id = 1
         self._dpcs: list[KDPC] = []  # reusable KDPCs for provider work
+        # Reusable send-completion DPCs, their routine and context preset (requests.send_acked).
+        self._send_dpcs: list[KDPC] = []
         self._deliveries: list[Any] = []  # reusable callback-delivery DPCs (dispatch._Delivery)
         # Reusable DISPATCH_LEVEL WskReceiveEvent deliveries (their routine is preset), and
         # indications the client gave back by accepting every byte (network.Peer.send).
@@ -237,8 +239,14 @@ def traced_call(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` as the driver reaches it through a dispatch table: when tracing is on, every
     return to the driver is recorded as ``call.return`` (name, status) - the one place WSK
     requests return, refusals included, so ``expect.statuses`` sees them all. With tracing off
-    the cost is one call layer and one attribute test."""
+    the cost is one call layer and one attribute test.
+
+    A hot request that records its own ``call.return`` at every return (and says so with a
+    true ``RECORDS_RETURN`` attribute) is returned as it is: the same records, no layer."""
     from mock_wsk import machine as _machine
+
+    if getattr(fn, "RECORDS_RETURN", False):
+        return fn
 
     def call(*args: Any) -> Any:
         status = fn(*args)

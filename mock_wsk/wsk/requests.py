@@ -11,6 +11,7 @@ that IoCancelIrp and WskCloseSocket can cancel them.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -262,8 +263,8 @@ def connect_socket(w: Wsk, sock: WSK_SOCKET, peer: Any) -> None:
     sock.peer = peer
     peer.sock = sock
     sock.transport = open_transport(w, sock, peer)
-    # sock.acked, the send-completion callback, is made by the first WskSend (_send): an
-    # idle connection never needs it.
+    # sock.acked, the send callbacks, are made by the first WskSend (_send): an idle
+    # connection never needs them.
 
 
 def WskConnect(Socket: Any, RemoteAddress: Any, Flags: int, Irp: Any) -> int:
@@ -350,30 +351,68 @@ def offer_to_accept(w: Wsk, listener: WSK_SOCKET, new: WSK_SOCKET) -> None:
 
 
 def WskSend(Socket: Any, Buffer: Any, Flags: int, Irp: Any) -> int:
-    # _request's steps with the send body called directly: the hot path of every stream.
+    # _request's steps with the send body called directly: the hot path of every stream. The
+    # dispatch table holds WskSend itself (RECORDS_RETURN): it records call.return as
+    # traced_call's wrapper would, one call layer less per send.
     m = _machine.active
     if m is None or type(Socket) is not WSK_SOCKET:
-        return _request(Socket, "WskSend", Irp, _send, Buffer, Flags)  # raises or reports
+        # raises or reports
+        return _returned("WskSend", _request(Socket, "WskSend", Irp, _send, Buffer, Flags))
     m.preemption_point()
-    w = m.subsystem(Wsk)
+    w = _last_wsk[0]()
+    if w is None or w.m is not m:
+        w = _wsk_of(m)
     if Socket.state >= _CLOSING:
         _after_close(m, Socket, "WskSend")
-        return int(fidelity.choose("wsk.after_close"))
-    if Irp is None:
-        return _run(w, Socket, "WskSend", Irp, _send, (Buffer, Flags))  # reports, refuses
-    if not irp_begin(m, Irp, "WskSend"):  # w.begin, without the extra call
-        return int(fidelity.choose("wsk.bad_irp"))
-    Socket.calls += 1
-    try:
-        outcome = _send(w, Socket, Irp, Buffer, Flags)
-    finally:
-        Socket.calls -= 1
-    if outcome is None:
-        return STATUS_PENDING
-    status, information = outcome
-    if not NT_SUCCESS(status):
-        return w.fail(Irp, status)
-    return w.finish(Irp, status, information)
+        status = int(fidelity.choose("wsk.after_close"))
+    elif Irp is None:
+        status = _run(w, Socket, "WskSend", Irp, _send, (Buffer, Flags))  # reports, refuses
+    elif not irp_begin(m, Irp, "WskSend"):  # w.begin, without the extra call
+        status = int(fidelity.choose("wsk.bad_irp"))
+    else:
+        Socket.calls += 1
+        try:
+            outcome = _send(w, Socket, Irp, Buffer, Flags)
+        finally:
+            Socket.calls -= 1
+        if outcome is None:
+            status = STATUS_PENDING
+        else:
+            status, information = outcome
+            if not NT_SUCCESS(status):
+                status = w.fail(Irp, status)
+            else:
+                status = w.finish(Irp, status, information)
+    if m.trace is not None:  # what traced_call's wrapper records
+        m.emit("call.return", "WskSend", status)
+    return status
+
+
+WskSend.RECORDS_RETURN = True  # type: ignore[attr-defined]  # see traced_call
+
+
+def _returned(name: str, status: int) -> int:
+    """traced_call's record of a return to the driver, for a request that makes its own."""
+    m = _machine.active
+    if m is not None and m.trace is not None:
+        m.emit("call.return", name, status)
+    return status
+
+
+def _no_wsk() -> Wsk | None:
+    return None
+
+
+# The provider WskSend last ran on, weakly (it must not keep a finished machine alive):
+# m.subsystem(Wsk) without the call on the hot path (a run has one machine; tests and
+# benchmarks make many, one after the other).
+_last_wsk: list[Callable[[], Wsk | None]] = [_no_wsk]
+
+
+def _wsk_of(m: Any) -> Wsk:
+    w: Wsk = m.subsystem(Wsk)
+    _last_wsk[0] = weakref.ref(w)
+    return w
 
 
 def _send(w: Wsk, sock: WSK_SOCKET, irp: Any, buf: Any, flags: int) -> None | tuple[int, Any]:
@@ -394,6 +433,11 @@ def _send(w: Wsk, sock: WSK_SOCKET, irp: Any, buf: Any, flags: int) -> None | tu
     send_id = w.next_send_id
     w.next_send_id = send_id + 1
     sends = sock.sends
+    callbacks = sock.acked
+    if callbacks is None:  # the socket's first send (see connect_socket)
+        # Its two callbacks, made once: the transport's completion and the IRPs' cancel
+        # handler (one C partial each rather than a new one per send).
+        callbacks = sock.acked = (partial(send_acked, w, sock), partial(_cancel, w, sock))
     if sends is NO_DICT:  # the socket's first send (dict_of, inlined; see WSK_SOCKET)
         sends = sock.sends = {}
         if sock.pend is NO_DICT:
@@ -401,14 +445,11 @@ def _send(w: Wsk, sock: WSK_SOCKET, irp: Any, buf: Any, flags: int) -> None | tu
     sends[send_id] = (irp, use, length)
     # _pend, inlined.
     sock.pend[irp] = None
-    cancel = partial(_cancel, w, sock)
+    acked, cancel = callbacks
     if irp.Cancel:  # irp_set_cancel_handler refuses: the IRP was cancelled already
         cancel(irp)
     else:
         irp._cancel_handler = cancel
-    acked = sock.acked
-    if acked is None:  # the socket's first send (see connect_socket)
-        acked = sock.acked = partial(send_acked, w, sock)
     sock.transport.submit(send_id, length, acked)
     return None
 
@@ -421,13 +462,12 @@ def send_acked(w: Wsk, sock: WSK_SOCKET, send_id: int, length: int) -> None:
     if entry is None:
         return  # cancelled or aborted meanwhile
     irp, use, length = entry
-    watches = use.watches
-    if watches and (watches[0].dirty or len(watches) > 1 and any(
-            watch.dirty for watch in watches)):
+    if use.dirty:
         # The bytes on the wire are not the ones the driver passed: the peer sees corruption
         # (fidelity: wsk.send_corruption; the rule was reported at the write or free).
         sock.transport.corrupt_sends += 1
-    use.release(w.m)
+    m = w.m
+    use.release(m)
     peer = sock.peer
     if peer is not None:
         peer.received(length, use.digest)
@@ -435,18 +475,21 @@ def send_acked(w: Wsk, sock: WSK_SOCKET, send_id: int, length: int) -> None:
     if sock.pend.pop(irp, 0) is not None:
         return  # cancelled meanwhile
     irp._cancel_handler = None  # irp_set_cancel_handler(irp, None)
-    pool = w._dpcs  # Wsk.run_in_dpc, inlined: a reusable KDPC, one call instead of four
-    dpc = pool.pop() if pool else KDPC()
-    dpc.DeferredRoutine = _send_done
-    dpc.DeferredContext = pool
-    dpc.name = "WskCompleteIrp"
-    w.m.queue_dpc(sock.home_cpu, dpc, irp, length)
+    # Wsk.run_in_dpc, inlined: a reusable KDPC of the send pool (routine and context preset).
+    pool = w._send_dpcs
+    if pool:
+        dpc = pool.pop()
+    else:
+        dpc = KDPC("WskCompleteIrp")
+        dpc.DeferredRoutine = _send_done
+        dpc.DeferredContext = w
+    m.queue_dpc(sock.home_cpu, dpc, irp, length)
 
 
-def _send_done(dpc: KDPC, pool: list[KDPC], irp: Any, length: int) -> None:
+def _send_done(dpc: KDPC, w: Wsk, irp: Any, length: int) -> None:
     """The DPC completing an acknowledged send (core._dpc_trampoline + _complete_pended)."""
-    pool.append(dpc)  # already dequeued: reusable from here on
-    irp_complete(_machine.active_machine(), irp, STATUS_SUCCESS, length, pending_returned=True)
+    w._send_dpcs.append(dpc)  # already dequeued: reusable from here on
+    irp_complete(w.m, irp, STATUS_SUCCESS, length, pending_returned=True)
 
 
 def WskReceive(Socket: Any, Buffer: Any, Flags: int, Irp: Any) -> int:

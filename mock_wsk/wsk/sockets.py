@@ -27,22 +27,23 @@ PROVIDER_TABLES: dict[Category, Any] = {}
 class WSK_SOCKET:
     """A socket object. ``Dispatch`` is the provider dispatch table of its category."""
 
+    # Slots are laid out in this order: what every WskSend and its acknowledgement touch comes
+    # first, together (two cache lines of a cold socket instead of six with 10,000 connections).
     __slots__ = (
-        "Dispatch", "id", "category", "state", "client", "context", "client_dispatch", "events",
-        "created_at", "home_cpu", "calls", "local", "remote", "peer", "transport",
+        # the send path: ``acked`` is (the transport's completion callback, the IRPs' cancel
+        # handler); ``pend`` holds every pending IRP (cancel on IoCancelIrp / WskCloseSocket)
+        "Dispatch", "state", "calls", "dead", "aborted", "category", "transport", "sends",
+        "acked", "pend", "peer", "home_cpu",
+        "id", "client", "context", "client_dispatch", "events", "created_at", "local", "remote",
         # listeners
         "backlog", "accept_irps", "stream_listens",
         # receive path
         "rx", "rx_tail", "rx_bytes", "indicating", "paused", "_retained", "receives",
         "accepted_box", "dgrams",
-        # send path: the transport calls ``acked(send_id)``
-        "sends", "acked",
-        # pending IRPs (cancel on IoCancelIrp / WskCloseSocket)
-        "pend",
         # basic sockets: extension interfaces registered with SIO_WSK_REGISTER_EXTENSION
         "extensions", "extension_events",
         # life cycle
-        "dead", "dead_signalled", "close_irp", "closing_ctx", "aborted", "peer_closed",
+        "dead_signalled", "close_irp", "closing_ctx", "peer_closed",
     )
 
     def __init__(self, w: Wsk, client: Any, category: Category, context: Any,
@@ -86,7 +87,8 @@ class WSK_SOCKET:
         self.accepted_box: Out | None = None  # BytesAccepted, made at the first indication
         self.dgrams: deque[Any] = NO_QUEUE
         self.sends: dict[int, tuple[Any, Any, int]] = NO_DICT  # id -> (irp, mdl use, length)
-        self.acked: Any = None  # partial(send_acked, w, self), made by the first WskSend
+        # (partial(send_acked, w, self), partial(_cancel, w, self)), made by the first WskSend
+        self.acked: Any = None
         self.pend: dict[Any, None] = NO_DICT  # IRPs of requests pending on this socket
         # extension NPI id -> client dispatch (read-only and shared until the first one)
         self.extensions: Mapping[Any, Any] = NO_EXTENSIONS
