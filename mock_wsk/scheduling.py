@@ -70,14 +70,21 @@ class RandomStrategy(Strategy):
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
         self._rng = random.Random(seed)
-        # randrange(n) for n > 0 is exactly _randbelow(n) (the same draws, so the same
-        # schedules), without randrange's argument checks: one call per decision.
-        self._below = self._rng._randbelow  # type: ignore[attr-defined]
+        self._getrandbits = self._rng.getrandbits
 
     def choose(self, kind: str, options: Sequence[Hashable]) -> int:
-        if not options:
-            raise ValueError("no options to choose from")  # _randbelow(0) would never return
-        return self._below(len(options))
+        # randrange(n) for n > 0 is random.Random._randbelow_with_getrandbits(n), inlined here
+        # (the same draws, so the same schedules) without randrange's argument checks and two
+        # Python calls: this runs at every decision.
+        n = len(options)
+        if not n:
+            raise ValueError("no options to choose from")  # the loop would never end
+        k = n.bit_length()
+        getrandbits = self._getrandbits
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return r
 
     def describe(self) -> dict[str, object]:
         return {"strategy": self.name, "seed": self.seed}

@@ -15,6 +15,7 @@ import enum
 import functools
 import os
 import sys
+import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,28 +92,43 @@ def is_mock_frame(filename: str) -> bool:
     return filename.startswith(_PACKAGE_DIR) or _GREENLET_HINT in filename
 
 
-# code object -> line -> its SourceLocation. SourceLocation is frozen, so one object per place
-# is shared by every socket and registration made there: 10,000 connections opened from one
-# line hold one location, not 10,000 (~56 bytes each).
-_LOCATIONS: dict[Any, dict[int, SourceLocation]] = {}
+# id(code object) -> (that code object, instruction offset -> its SourceLocation).
+# SourceLocation is frozen, so one object per place is shared by every socket and registration
+# made there: 10,000 connections opened from one line hold one location, not 10,000 (~56 bytes
+# each). Keyed by identity because hashing a code object rehashes its constants every time
+# (0.15-0.5 us a stub function); the entry holds the code object, so no other object can take its
+# id while it is cached. Keyed by offset because ``f_lineno`` searches the line table, and an
+# offset always maps to the same line.
+_LOCATIONS: dict[int, tuple[types.CodeType, dict[int, SourceLocation]]] = {}
+# filename -> is_mock_frame(filename), asked for every frame walked.
+_MOCK_FILES: dict[str, bool] = {}
 
 
 def stub_location(skip_mock: bool = True) -> SourceLocation | None:
     """The innermost frame outside mock_wsk: the driver code that made the offending call."""
     frame = sys._getframe(1)
+    mock_files = _MOCK_FILES
     while frame is not None:
         code = frame.f_code
         filename = code.co_filename
-        if not (skip_mock and is_mock_frame(filename)):
-            lines = _LOCATIONS.get(code)
-            if lines is None:
+        if skip_mock:
+            is_mock = mock_files.get(filename)
+            if is_mock is None:
+                is_mock = mock_files[filename] = is_mock_frame(filename)
+        else:
+            is_mock = False
+        if not is_mock:
+            entry = _LOCATIONS.get(id(code))
+            if entry is None:
                 if len(_LOCATIONS) >= 4096:  # stubs compiled afresh per test: stay bounded
                     _LOCATIONS.clear()
-                lines = _LOCATIONS[code] = {}
-            line = frame.f_lineno
-            location = lines.get(line)
+                entry = _LOCATIONS[id(code)] = (code, {})
+            locations = entry[1]
+            offset = frame.f_lasti
+            location = locations.get(offset)
             if location is None:
-                location = lines[line] = SourceLocation(short_path(filename), line, code.co_name)
+                location = locations[offset] = SourceLocation(short_path(filename),
+                                                              frame.f_lineno, code.co_name)
             return location
         frame = frame.f_back  # type: ignore[assignment]
     return None

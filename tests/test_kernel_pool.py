@@ -454,3 +454,29 @@ def test_star_import_gives_only_wdk_names() -> None:
     exec("from mock_wsk.kernel.pool import *", namespace)
     assert "ExAllocatePool2" in namespace and "POOL_FLAG_NON_PAGED" in namespace
     assert "PoolTracker" not in namespace and "caller_site" not in namespace
+
+
+def test_caller_site_and_stub_location_name_the_calling_line() -> None:
+    """The site caches (by code object and instruction offset) still give each call's own line,
+    one shared object per place."""
+    import inspect
+
+    from mock_wsk.kernel.pool import caller_site
+    from mock_wsk.verifier import stub_location
+
+    def driver_code() -> list[Any]:
+        first = inspect.currentframe().f_lineno + 1  # type: ignore[union-attr]
+        out = [caller_site(), stub_location()]
+        for _ in range(2):
+            out += [caller_site(), stub_location()]  # noqa: PERF401 - one line, two calls
+        out.append(first)
+        return out
+
+    for _ in range(2):
+        a_site, a_loc, b_site, b_loc, c_site, c_loc, first = driver_code()
+        assert a_site is not None and a_loc is not None
+        assert a_site[1:] == (first, "driver_code") and a_site[0] == __file__
+        assert (a_loc.line, a_loc.function) == (first, "driver_code")
+        assert b_site is not None and b_loc is not None
+        assert b_site[1] == b_loc.line == first + 2
+        assert c_site is b_site and c_loc is b_loc  # the same place: the same object

@@ -444,3 +444,18 @@ def test_dispatch_variants_name_real_members() -> None:
     for table, variants in constants.DISPATCH_TABLE_VARIANTS.items():
         for variant, last in variants.items():
             assert last in orders[table], (table, variant, last)
+
+
+def test_status_name_and_nt_success_agree_with_the_enum() -> None:
+    """status_name's table and NT_SUCCESS's bit test answer what the enum and the severity
+    bits answer, for every known code, its signed view and unknown codes."""
+    from mock_wsk.status import status_name
+
+    for member in NTSTATUS:
+        for value in (int(member), int(member) - (1 << 32), member):
+            assert status_name(value) == member.name
+            assert NT_SUCCESS(value) is ((int(value) & 0xFFFFFFFF) >> 30 <= 1)
+    for value in (0x12345678, 0xC0FFEE00, -1, 0x1_0000_0000, 0x7FFFFFFF, 0x80000000):
+        assert NT_SUCCESS(value) is ((value & 0xFFFFFFFF) >> 30 <= 1)
+        if (value & 0xFFFFFFFF) not in {int(m) for m in NTSTATUS}:
+            assert status_name(value) == f"0x{value & 0xFFFFFFFF:08X}"

@@ -235,3 +235,20 @@ def test_a_diverging_replay_is_the_callers_error_not_a_bug_check() -> None:
     with pytest.raises(ReplayDivergence, match="recorded irql/5"):
         run_driver(DriverEntry, strategy=replay)
     assert swallowed == []
+
+
+def test_random_strategy_draws_what_randrange_draws() -> None:
+    """RandomStrategy inlines ``random.Random.randrange``'s draw loop: its answers, one option
+    count after another, are exactly randrange's with the same seed (so seeds keep their
+    schedules)."""
+    import random
+
+    from mock_wsk.scheduling import RandomStrategy
+
+    for seed in (0, 1, 7, 123_456_789):
+        strategy = RandomStrategy(seed)
+        rng = random.Random(seed)
+        for n in [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 100, 1, 1, 2, 3] * 20:
+            assert strategy.choose("schedule", range(n)) == rng.randrange(n)
+    with pytest.raises(ValueError, match="no options"):
+        RandomStrategy(0).choose("schedule", ())

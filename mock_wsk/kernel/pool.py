@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import types
 from typing import Any
 
 from mock_wsk import machine as _machine
@@ -124,9 +125,13 @@ Site = tuple[str, int, str]
 
 
 _MOCK_FILES: dict[str, bool] = {}
-# code object -> line -> its Site, shared by every allocation made there (a Site is an immutable
-# tuple): 10,000 IRPs allocated on one line hold one triple, not 10,000 (~64 bytes each).
-_SITES: dict[Any, dict[int, Site]] = {}
+# id(code object) -> (that code object, instruction offset -> its Site). A Site is an immutable
+# tuple shared by every allocation made there: 10,000 IRPs allocated on one line hold one triple,
+# not 10,000 (~64 bytes each). Keyed by identity because hashing a code object rehashes its
+# constants every time (0.15-0.5 us a stub function); the entry holds the code object, so no other
+# object can take its id while it is cached. Keyed by offset because ``f_lineno`` searches the
+# line table, and an offset always maps to the same line.
+_SITES: dict[int, tuple[types.CodeType, dict[int, Site]]] = {}
 
 
 def caller_site() -> Site | None:
@@ -144,15 +149,16 @@ def caller_site() -> Site | None:
         if is_mock is None:
             is_mock = mock_files[filename] = is_mock_frame(filename)
         if not is_mock:
-            lines = _SITES.get(code)
-            if lines is None:
+            entry = _SITES.get(id(code))
+            if entry is None:
                 if len(_SITES) >= 4096:  # stubs compiled afresh per test: stay bounded
                     _SITES.clear()
-                lines = _SITES[code] = {}
-            line = frame.f_lineno
-            site = lines.get(line)
+                entry = _SITES[id(code)] = (code, {})
+            sites = entry[1]
+            offset = frame.f_lasti
+            site = sites.get(offset)
             if site is None:
-                site = lines[line] = (filename, line, code.co_name)
+                site = sites[offset] = (filename, frame.f_lineno, code.co_name)
             return site
         frame = frame.f_back  # type: ignore[assignment]
     return None

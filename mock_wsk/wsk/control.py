@@ -40,6 +40,7 @@ from mock_wsk.status import (
     status_name,
 )
 from mock_wsk.wsk.core import Wsk
+from mock_wsk.wsk.dispatch import PING, deliver, pump_datagrams, pump_receive
 from mock_wsk.wsk.events import DisableOutcome
 from mock_wsk.wsk.options import NO_IRP, socket_option
 from mock_wsk.wsk.requests import _enter, bad_state
@@ -154,15 +155,27 @@ def _parse(w: Wsk, sock: WSK_SOCKET, InputSize: int,
     return f"InputBuffer is a {type(InputBuffer).__name__}, not a WSK_EVENT_CALLBACK_CONTROL"
 
 
+# VALID_EVENTS by category name: an enum member hashes in Python (Enum.__hash__), its name
+# (a str) in C, and this is looked up at every enable and disable.
+_VALID_BY_NAME: dict[str, int] = {category._name_: flags
+                                  for category, flags in VALID_EVENTS.items()}
+
+
+def _is_wsk_npi(npi: GUID) -> bool:
+    """``npi == NPI_WSK_INTERFACE_ID``, the identity test first: a driver nearly always passes
+    the constant itself, and GUID's dataclass ``__eq__`` builds two tuples."""
+    return npi is NPI_WSK_INTERFACE_ID or npi == NPI_WSK_INTERFACE_ID
+
+
 def _valid_events(sock: WSK_SOCKET, npi: GUID) -> int | None:
     """The flags SO_WSK_EVENT_CALLBACK may name with this NpiId on this socket (A.1, A.5);
     None when the NpiId is neither the WSK one nor an extension's."""
-    if npi == NPI_WSK_INTERFACE_ID:
+    if _is_wsk_npi(npi):
         if sock.category is Category.STREAM:
             if is_listening_role(sock.category, sock.state, sock.stream_listens):
-                return VALID_EVENTS[Category.LISTEN]
-            return VALID_EVENTS[Category.CONNECTION]
-        return VALID_EVENTS[sock.category]
+                return _VALID_BY_NAME["LISTEN"]
+            return _VALID_BY_NAME["CONNECTION"]
+        return _VALID_BY_NAME[sock.category._name_]
     if npi in EXTENSION_EVENTS:
         return EXTENSION_EVENTS[npi] if npi in sock.extensions else 0
     return None
@@ -199,14 +212,24 @@ def _event_callback(w: Wsk, sock: WSK_SOCKET, Level: int, InputSize: int, InputB
     return result
 
 
+# An event mask -> its callbacks' names joined with "|" (the coverage pair's flag names), made
+# once per mask rather than on every enable and disable of an exploration.
+_MASK_NAMES: dict[int, str] = {}
+
+
 def _cover_control(coverage: set[Any], sock: WSK_SOCKET, state: State, disable: bool,
                    flags: int, status: int) -> None:
     """``("wsk", category, state, "enable"/"disable", flag name, outcome)``: the outcome is the
     status without its ``STATUS_`` prefix (SUCCESS, PENDING, EVENT_PENDING or a refusal)."""
-    names = "|".join(CALLBACK_OF_EVENT.get(flag, f"{flag:#x}") for flag in _bits(flags))
+    names = _MASK_NAMES.get(flags)
+    if names is None:
+        names = "|".join(CALLBACK_OF_EVENT.get(flag, f"{flag:#x}") for flag in _bits(flags))
+        if len(_MASK_NAMES) < 1024:  # a driver passing random masks: stay bounded
+            _MASK_NAMES[flags] = names
     outcome = status_name(status).removeprefix("STATUS_")
-    coverage.add(("wsk", sock.category.value, state.name, "disable" if disable else "enable",
-                  names or "0", outcome))
+    # ``_value_``/``_name_``: the enum's ``value``/``name`` properties cost a descriptor call.
+    coverage.add(("wsk", sock.category._value_, state._name_,
+                  "disable" if disable else "enable", names or "0", outcome))
 
 
 def _check_flags_and_state(w: Wsk, sock: WSK_SOCKET, flags: int,
@@ -233,8 +256,9 @@ def _enable(w: Wsk, sock: WSK_SOCKET, npi: GUID, flags: int, valid: int,
     own = flags & ~CONNECTION_EVENTS if listener else flags
     # A.3: a NULL slot cannot be enabled (connection flags on a listener are checked against
     # the accept socket's dispatch table when a socket is accepted).
+    wsk_npi = _is_wsk_npi(npi)
     for flag in _bits(own):
-        if npi == NPI_WSK_INTERFACE_ID:
+        if wsk_npi:
             slot = CALLBACK_OF_EVENT[flag]
             table = sock.client_dispatch
         else:
@@ -254,13 +278,9 @@ def _enable(w: Wsk, sock: WSK_SOCKET, npi: GUID, flags: int, valid: int,
     if w.m.trace is not None:
         w.m.emit("wsk.event.enable", sock.id, flags)
     if own & WSK_EVENT_RECEIVE:
-        from mock_wsk.wsk.dispatch import pump_receive
-
         sock.paused = False  # fidelity wsk.receive_event_reindication
         pump_receive(w, sock)
     if own & WSK_EVENT_RECEIVE_FROM:
-        from mock_wsk.wsk.dispatch import pump_datagrams
-
         sock.paused = False
         pump_datagrams(w, sock)
     return STATUS_SUCCESS, _SYNC
@@ -288,9 +308,10 @@ def _disable(w: Wsk, sock: WSK_SOCKET, flags: int, valid: int, Irp: Any) -> tupl
         return int(fidelity.choose("wsk.disable_not_enabled")), _SYNC
     outcome = events.disable(flags, Irp)
     stats = w.stats.disables
-    stats[outcome.value] = stats.get(outcome.value, 0) + 1
+    key = outcome._value_  # not the ``value`` property: a descriptor call, on every disable
+    stats[key] = stats.get(key, 0) + 1
     if w.m.trace is not None:
-        w.m.emit("wsk.event.disable", sock.id, flags, outcome.value)
+        w.m.emit("wsk.event.disable", sock.id, flags, key)
     if outcome is DisableOutcome.SUCCESS:
         return STATUS_SUCCESS, _SYNC
     if outcome is DisableOutcome.PENDING:
@@ -363,8 +384,6 @@ def _ping(Socket: Any) -> int:
     w = _enter(Socket, "WskMockExtensionPing")
     if w is None:
         return int(fidelity.choose("wsk.after_close"))
-    from mock_wsk.wsk.dispatch import PING, deliver
-
     if Socket.events.enabled & WSK_MOCK_EXTENSION_EVENT_PING:
         deliver(w, Socket, PING, None)
     return STATUS_SUCCESS

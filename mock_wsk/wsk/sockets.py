@@ -13,7 +13,9 @@ from types import MappingProxyType
 from typing import Any
 
 from mock_wsk import fidelity
+from mock_wsk.kernel.irp import irp_complete
 from mock_wsk.kernel.types import Out
+from mock_wsk.status import STATUS_SUCCESS
 from mock_wsk.wsk.core import Wsk
 from mock_wsk.wsk.events import EventRegistry
 from mock_wsk.wsk.states import CONNECTION_EVENTS, VALID_EVENTS, Category, State
@@ -178,12 +180,14 @@ def cover_entry(coverage: set[Any], sock: WSK_SOCKET, name: str, flag: int, irql
     runs alone, 2: it overlaps another call of the same callback)."""
     in_flight = sock.events.in_flight
     n = in_flight.get(flag, 0) if in_flight is not None else 0
-    coverage.add(("wsk", sock.category.value, sock.state.name, name, n if n < 2 else 2, irql))
+    # ``_value_``/``_name_``: the enum's ``value``/``name`` properties cost a descriptor call.
+    coverage.add(("wsk", sock.category._value_, sock.state._name_, name, n if n < 2 else 2,
+                  irql))
 
 
 def cover_transition(coverage: set[Any], sock: WSK_SOCKET, old: State, event: str) -> None:
     """A state transition: ``("wsk", category, old state, event, new state)``."""
-    coverage.add(("wsk", sock.category.value, old.name, event, sock.state.name))
+    coverage.add(("wsk", sock.category._value_, old._name_, event, sock.state._name_))
 
 
 def open_socket(w: Wsk, sock: WSK_SOCKET) -> None:
@@ -220,9 +224,6 @@ def _dead_deadline(w: Wsk, sock: WSK_SOCKET, signalled_at: int) -> None:
 def finish_close(w: Wsk, sock: WSK_SOCKET) -> None:
     """Close completes: the fence after which no callback for the socket runs (C.18). Runs in
     the context that saw the last in-flight callback return, or in WskCloseSocket itself."""
-    from mock_wsk.kernel.irp import irp_complete
-    from mock_wsk.status import STATUS_SUCCESS
-
     old = sock.state
     sock.state = State.CLOSED
     coverage = w.m.coverage
