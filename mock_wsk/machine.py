@@ -383,13 +383,25 @@ class Machine:
         """Run ``fn(*args)`` in the system context at virtual time ``time_ns`` (never earlier
         than now). Returns a sequence number handlers can use to recognise stale entries, and
         :meth:`cancel_call` to withdraw the entry."""
+        now = self.now
+        if time_ns < now:  # not max(): a builtin call costs more than the compare
+            time_ns = now
         seq = self._seq
         self._seq = seq + 1
-        heapq.heappush(self._events, (max(time_ns, self.now), seq, fn, args))
+        heapq.heappush(self._events, (time_ns, seq, fn, args))
         return seq
 
     def call_later(self, delay_ns: int, fn: Callable[..., Any], *args: Any) -> int:
-        return self.call_at(self.now + delay_ns, fn, *args)
+        """:meth:`call_at` ``now + delay_ns`` (inlined: peers and drivers' periodic work
+        schedule their next step this way)."""
+        now = self.now
+        time_ns = now + delay_ns
+        if time_ns < now:
+            time_ns = now
+        seq = self._seq
+        self._seq = seq + 1
+        heapq.heappush(self._events, (time_ns, seq, fn, args))
+        return seq
 
     def cancel_call(self, seq: int) -> None:
         """Withdraw a :meth:`call_at` entry that has not run yet (a satisfied wait's timeout, a

@@ -462,7 +462,15 @@ def IoSetCompletionRoutine(Irp: IRP, CompletionRoutine: CompletionRoutine | None
                            InvokeOnSuccess: bool, InvokeOnError: bool,
                            InvokeOnCancel: bool) -> None:
     m = _machine.active or _machine.active_machine()
-    m.preemption_point()
+    ctx = m.current
+    if m.preemptive or ctx is None or ctx.irql < DISPATCH_LEVEL:
+        m.preemption_point()
+    else:
+        # Fifo at DISPATCH_LEVEL (a completion routine re-arming its IRP, a DPC): all the
+        # preemption point would do is count the step (as in KeSetTimer).
+        steps = m.steps = m.steps + 1
+        if steps > m.step_budget:
+            m.preemption_point()
     # A live IRP's class is exactly IRP (a freed one is FreedIRP): _alive's answer, no call.
     if type(Irp) is not IRP and not _alive(m, Irp, "IoSetCompletionRoutine"):
         return
@@ -536,8 +544,16 @@ def IoReuseIrp(Irp: IRP, Iostatus: int) -> None:
     """Reinitialise a completed IRP for another request (stack locations are cleared: set the
     completion routine again)."""
     m = _machine.active or _machine.active_machine()
-    m.preemption_point()
     ctx = m.current
+    if m.preemptive or ctx is None or ctx.irql < DISPATCH_LEVEL:
+        m.preemption_point()
+        ctx = m.current
+    else:
+        # Fifo at DISPATCH_LEVEL (a completion routine reusing its IRP): all the preemption
+        # point would do is count the step (as in KeSetTimer).
+        steps = m.steps = m.steps + 1
+        if steps > m.step_budget:
+            m.preemption_point()
     if ctx is not None and ctx.irql > DISPATCH_LEVEL:  # check_max_irql's test, inlined
         check_max_irql(m, "IoReuseIrp", DISPATCH_LEVEL)
     if type(Irp) is not IRP and not _alive(m, Irp, "IoReuseIrp"):

@@ -22,6 +22,7 @@ every flow of the run.
 from __future__ import annotations
 
 from collections.abc import Callable
+from heapq import heappush
 from typing import Any, Protocol
 
 from mock_wsk.machine import Machine
@@ -343,7 +344,10 @@ class FlowDriver:
                 if armed is None or t < armed:
                     generation = self._generation = self._generation + 1
                     self._armed = t
-                    m.call_at(t, self._fire, generation)
+                    # m.call_at(t, self._fire, generation), inlined (once per send completed)
+                    seq = m._seq
+                    m._seq = seq + 1
+                    heappush(m._events, (t if t > now else now, seq, self._fire, (generation,)))
 
     def _rearm(self, flow: TcpFlow) -> None:
         """_arm after a wake-up (the owner may have re-armed it meanwhile)."""

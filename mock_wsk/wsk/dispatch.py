@@ -297,17 +297,6 @@ def _deliver_receive(dpc: _Delivery, pool: list[_Delivery], sock: WSK_SOCKET,
 _MAX_FREE_INDICATIONS = 64
 
 
-def _recycle(w: Wsk, head: Any) -> None:
-    """The client accepted every byte and returned STATUS_SUCCESS: the indication list is
-    the provider's again (valid only during the call), so its nodes serve the next sends."""
-    free = w._free_indications
-    while head is not None and len(free) < _MAX_FREE_INDICATIONS:
-        node = head
-        head = node.Next
-        node.Next = None
-        free.append(node)
-
-
 def _invoke_receive(w: Wsk, sock: WSK_SOCKET, payload: Any, flags: int) -> Any:
     callback = sock.client_dispatch.WskReceiveEvent
     if payload is _DEAD:
@@ -340,7 +329,14 @@ def _indicate_buffered(w: Wsk, sock: WSK_SOCKET, callback: Any, flags: int) -> A
     if status == STATUS_SUCCESS and box.value == indicated:
         sock.rx = sock.rx_tail = None
         sock.rx_bytes = 0
-        _recycle(w, head)
+        # The client accepted every byte and returned STATUS_SUCCESS: the indication list is
+        # the provider's again (valid only during the call), so its nodes serve the next sends.
+        free = w._free_indications
+        while head is not None and len(free) < _MAX_FREE_INDICATIONS:
+            node = head
+            head = node.Next
+            node.Next = None
+            free.append(node)
     else:
         _receive_outcome(w, sock, head, indicated, status, box.value)
     return status
