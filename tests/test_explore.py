@@ -256,3 +256,31 @@ def test_jitter_delays_are_the_four_options_and_replay_exactly(tmp_path: Path) -
     result = explore(scenario, 200, "random", 1, stop_on="pool.use_after_free")
     finish_bugs(result, out_dir=tmp_path)
     assert main(["replay", result.bugs[0].replay_path or ""]) == 1
+
+
+# ---------------------------------------------------------------------- when a cancel lands
+
+CANCEL = ROOT / "scenarios" / "wsk" / "zoo_receive_irp_freed_after_cancel.yaml"
+
+
+def test_a_plain_run_completes_a_cancelled_wsk_request_inside_iocancelirp() -> None:
+    run = Run(load_scenario(CANCEL), FifoStrategy())
+    run.execute()
+    assert run.machine.violations == []
+    trace = run.machine.trace or []
+    cancel = next(i for i, r in enumerate(trace) if r[3] == "irp.cancel")
+    complete = next(i for i, r in enumerate(trace) if r[3] == "irp.complete" and i > cancel)
+    free = next(i for i, r in enumerate(trace) if r[3] == "irp.free" and i > cancel)
+    assert complete < free  # completed (STATUS_CANCELLED) before IoCancelIrp returned
+
+
+@pytest.mark.parametrize("strategy", ["random", "pct"])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_exploration_lands_a_cancel_later_and_catches_the_early_free(strategy: str,
+                                                                     seed: int) -> None:
+    result = explore(load_scenario(CANCEL), 200, strategy, seed,
+                     stop_on="irp.freed_after_cancel_before_completion")
+    bug = next(b for b in result.bugs if b.rule == "irp.freed_after_cancel_before_completion")
+    assert bug.location.startswith("driver_stubs/zoo/receive_irp_freed_after_cancel.py:")
+    cancels = [d for d in bug.decisions if d.kind == "cancel"]
+    assert cancels and cancels[-1].choice == 1  # "later"

@@ -68,6 +68,9 @@ EXPECTED: dict[str, tuple[set[str], dict[str, float]]] = {
     "zoo_free_context_on_event_pending_fifo": (set(), {"wsk.disables.event_pending": 0}),
     # Explored with peer jitter: the result is the replay of the schedule that showed the bug.
     "zoo_context_freed_on_idle_timer": ({"pool.use_after_free"}, {"driver.context_freed": 1}),
+    # Explored: a cancellation that lands after IoCancelIrp returned, the IRP already freed.
+    "zoo_receive_irp_freed_after_cancel": ({"irp.freed_after_cancel_before_completion"},
+                                           {"driver.receive_cancelled": 1}),
 }
 
 

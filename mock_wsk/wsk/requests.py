@@ -147,11 +147,24 @@ def _pend(w: Wsk, sock: WSK_SOCKET, irp: Any) -> None:
         cancel(irp)
 
 
+# Where a cancelled request completes: a decision (fifo answers the first).
+_CANCEL_LANDS = ("inline", "later")
+
+
 def _cancel(w: Wsk, sock: WSK_SOCKET, cancelled: Any) -> None:
-    """IoCancelIrp of a pending request (the provider's cancel handler)."""
+    """IoCancelIrp of a pending request (the provider's cancel handler).
+
+    When the cancellation lands is a decision: inside IoCancelIrp, or later from a DPC, as a
+    transport that must first take the request back does. IoCancelIrp only asks; in the second
+    case it returns with the IRP still pending, and a driver that frees it then is caught
+    (``irp.freed_after_cancel_before_completion``). A plain (fifo) run completes it inline."""
     if sock.pend.pop(cancelled, 0) is None:
         _forget(sock, cancelled)
-        irp_complete(w.m, cancelled, STATUS_CANCELLED, 0, pending_returned=True)
+        m = w.m
+        if m.decide("cancel", _CANCEL_LANDS):
+            w.complete_later(cancelled, STATUS_CANCELLED, 0, sock.home_cpu)
+        else:
+            irp_complete(m, cancelled, STATUS_CANCELLED, 0, pending_returned=True)
 
 
 def _forget(sock: WSK_SOCKET, irp: Any) -> None:
