@@ -38,6 +38,8 @@ from mock_wsk.status import (
 from mock_wsk.verifier import stub_location
 from mock_wsk.wsk import rules as _rules  # noqa: F401
 from mock_wsk.wsk.core import Wsk
+from mock_wsk.wsk.dispatch import consume, pump_receive
+from mock_wsk.wsk.flows import open_transport
 from mock_wsk.wsk.sockets import (
     NO_DICT,
     WSK_SOCKET,
@@ -265,8 +267,6 @@ def _listen(w: Wsk, sock: WSK_SOCKET, irp: Any) -> tuple[int, Any]:
 def connect_socket(w: Wsk, sock: WSK_SOCKET, peer: Any) -> None:
     """Join ``sock`` and ``peer``: connected, with a transport for its sends (whose ISB
     changes reach notify_isb through the connection open_transport registers)."""
-    from mock_wsk.wsk.flows import open_transport
-
     old = sock.state
     sock.state = State.CONNECTED
     coverage = w.m.coverage
@@ -525,8 +525,6 @@ def _receive(w: Wsk, sock: WSK_SOCKET, irp: Any, buf: Any,
     length = buf.Length
     if not sock.receives and (sock.rx_bytes >= length or (sock.rx_bytes and not
                                                          flags & WSK_FLAG_WAITALL)):
-        from mock_wsk.wsk.dispatch import consume
-
         taken = min(length, sock.rx_bytes)
         consume(sock, taken)
         use.release(w.m)
@@ -541,8 +539,6 @@ def _receive(w: Wsk, sock: WSK_SOCKET, irp: Any, buf: Any,
 def satisfy_receives(w: Wsk, sock: WSK_SOCKET) -> None:
     """Fill posted WskReceive requests from buffered data (WSK_FLAG_WAITALL waits for a full
     buffer, the peer's close or an abort)."""
-    from mock_wsk.wsk.dispatch import consume
-
     served = False
     while sock.receives:
         irp, use, length, flags = sock.receives[0]
@@ -570,8 +566,6 @@ def _resume_indications(w: Wsk, sock: WSK_SOCKET) -> None:
     if sock.paused:
         sock.paused = False
         if sock.rx is not None and not sock.receives:
-            from mock_wsk.wsk.dispatch import pump_receive
-
             pump_receive(w, sock)
 
 
