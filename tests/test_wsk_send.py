@@ -387,3 +387,49 @@ def test_every_wsksend_return_is_traced_as_call_return() -> None:
     traced = [r[4][1] for r in m.trace if r[3] == "call.return" and r[4][0] == "WskSend"]
     assert traced[:2] == out["returned"][:2]
     assert traced[2] == STATUS_PENDING and len(traced) == 3
+
+
+def test_a_cancelled_send_whose_irp_is_reused_completes_each_request_once() -> None:
+    """A send's record is its MDL use, which the transport hands back at the acknowledgement:
+    after a cancel, the first send's acknowledgement must not complete the IRP the driver
+    reused meanwhile for a second send on the same buffer; the second completes at its own."""
+    from mock_wsk.wdk import (
+        STATUS_CANCELLED,
+        STATUS_UNSUCCESSFUL,
+        TRUE,
+        IoCancelIrp,
+        IoReuseIrp,
+        IoSetCompletionRoutine,
+    )
+
+    def body(app: Any, out: dict) -> None:
+        block, mdl = send_buffer(65536)
+        out["buffer"] = block, mdl
+        _, sock = socket_connect(app, None, None)
+        out["close"].append(sock)
+        request = out["request"] = AsyncIrp()
+        assert sock.Dispatch.WskSend(sock, WSK_BUF(mdl, 0, 65536), 0, request.Irp) == \
+            STATUS_PENDING
+        IoCancelIrp(request.Irp)  # a plain run lands the cancellation inline
+        assert [status for status, _, _ in request.completed] == [STATUS_CANCELLED]
+        IoReuseIrp(request.Irp, STATUS_UNSUCCESSFUL)
+        IoSetCompletionRoutine(request.Irp, request._done, None, TRUE, TRUE, TRUE)
+        out["second_sent"] = active_machine().now
+        assert sock.Dispatch.WskSend(sock, WSK_BUF(mdl, 0, 1000), 0, request.Irp) == \
+            STATUS_PENDING
+
+    def later(app: Any, out: dict) -> None:
+        out["in_use"] = out["buffer"][1].in_use
+        free_send_buffer(*out["buffer"])
+        out["request"].free()
+
+    m, out = run_wsk(body, setup=_peer_and_link(bandwidth_bps=100_000_000, rtt_ns=20 * MS),
+                     later=later)
+    completed = out["request"].completed
+    assert [(status, information) for status, information, _ in completed] == \
+        [(STATUS_CANCELLED, 0), (STATUS_SUCCESS, 1000)]
+    # The second send waits behind the first one's bytes, already on the wire: it completes
+    # after the first one's acknowledgement would have, which changed nothing.
+    assert completed[1][2] - out["second_sent"] >= 20 * MS
+    assert out["in_use"] == 0
+    assert rule_ids(m) == []

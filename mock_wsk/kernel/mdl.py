@@ -414,7 +414,9 @@ class MdlUse:
     the described content (equal for the same unchanged bytes of the same blocks).
     """
 
-    __slots__ = ("owner", "mdls", "segments", "length", "digest", "watches", "released")
+    # ``irp``: the request's IRP, for a provider that keeps the use as its pending request's
+    # record (WskSend: one object per send in flight instead of an (irp, use) entry more).
+    __slots__ = ("owner", "mdls", "segments", "length", "digest", "watches", "released", "irp")
 
     def __init__(self, owner: str, mdls: list[MDL], segments: list[tuple[Any, int, int]],
                  length: int, digest: int | None = None) -> None:
@@ -425,6 +427,7 @@ class MdlUse:
         self.watches: list[_Watch] = []
         self.released = False
         self.digest = _digest(segments) if digest is None else digest
+        self.irp: Any = None
 
     @property
     def dirty(self) -> bool:
@@ -466,7 +469,8 @@ class SpanUse(_Watcher):
     many connections in flight fewer objects is fewer cache misses as well as less work.
     """
 
-    __slots__ = ("owner", "mdl", "block", "length", "digest", "released")
+    # ``irp`` as in MdlUse; the fields a send's acknowledgement reads come first, together.
+    __slots__ = ("irp", "length", "digest", "released", "mdl", "block", "owner")
 
     def __init__(self, owner: str, mdl: MDL, block: PoolMemory, start: int, length: int,
                  digest: int) -> None:
@@ -480,6 +484,7 @@ class SpanUse(_Watcher):
         self.dirty = False
         self.reported = False
         self.released = False
+        self.irp: Any = None
 
     def request_owner(self) -> str:
         return self.owner

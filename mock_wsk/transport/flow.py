@@ -238,7 +238,7 @@ class SendCompleted(NamedTuple):
     """A send's last byte was acknowledged at ``time_ns``: complete its IRP with ``length``."""
 
     time_ns: int
-    send_id: int
+    send_id: Any  # the owner's token for the send, opaque to the flow (never None)
     length: int
 
 
@@ -299,9 +299,9 @@ class TcpFlow:
         # the shared, cache-hot empty queue) - and again after abort: only submit appends to
         # _unsent, and nothing reaches _flight without a submit (release, retime and
         # zero-length sends all start from one).
-        self._unsent: deque[list[int]] = _NO_QUEUE
+        self._unsent: deque[list[Any]] = _NO_QUEUE
         # Released chunks, oldest first: (ack_ns, end_offset, tx_end_ns, send_id|None, length).
-        self._flight: deque[tuple[int, int, int, int | None, int]] = _NO_QUEUE
+        self._flight: deque[tuple[int, int, int, Any, int]] = _NO_QUEUE
         self._link_free = now_ns
         self._tail_ack = now_ns
         self._ack_floor = now_ns
@@ -338,7 +338,7 @@ class TcpFlow:
 
     # ------------------------------------------------------------------ public API
 
-    def submit(self, now_ns: int, send_id: int, length: int) -> int:
+    def submit(self, now_ns: int, send_id: Any, length: int) -> int:
         """A ``WskSend`` of ``length`` bytes enters the FIFO at ``now_ns``; returns the bytes
         outstanding now (:attr:`outstanding`, which the caller would read next anyway).
 
@@ -657,7 +657,7 @@ class TcpFlow:
 
     # ------------------------------------------------------------------ internals
 
-    def _reject_submit(self, now: int, send_id: int, length: int) -> None:
+    def _reject_submit(self, now: int, send_id: Any, length: int) -> None:
         """Raise the error for a submit that :meth:`submit`'s one-line guard refused."""
         if self._closed:
             raise FlowClosedError(f"send {send_id} submitted after the flow was aborted")

@@ -40,7 +40,7 @@ SERIES_CAP = 10_000
 _FULL_PIPE_PCT = 95
 
 Series = list[tuple[int, float]]
-OnComplete = Callable[[int, int], None]
+OnComplete = Callable[[Any, int], None]  # (send_id: the owner's opaque token, length)
 OnIsb = Callable[[int, int], None]
 
 
@@ -101,7 +101,7 @@ class FlowDriver:
     # of it, an untouched TcpFlow ~450). The fields a send or a wake-up touches come first,
     # together (slots are laid out in order: fewer cache lines per event when flows are cold).
     __slots__ = (
-        "m", "_flow", "on_complete", "_armed", "_generation", "first_submit_ns",
+        "m", "_flow", "on_complete", "_armed", "_generation", "first_submit_ns", "max_send",
         "_outstanding_s", "_last_acked", "last_ack_ns", "_tp_t", "_tp_window",
         "name", "_params", "_seed", "on_isb",
         "isb_notifications", "full_pipe_ns",
@@ -130,6 +130,7 @@ class FlowDriver:
         self._generation = 0  # stale wake-ups carry an older generation and do nothing
         self.isb_notifications = 0
         self.first_submit_ns: int | None = None
+        self.max_send = 0  # the largest send so far (an owner's allowance for one more)
         self.last_ack_ns: int | None = None
         self.full_pipe_ns: int | None = None
         # Capacity integral (bits) since the first submit: utilization's denominator, so a
@@ -222,12 +223,14 @@ class FlowDriver:
         flow = self._flow
         return flow.closed if flow is not None else False
 
-    def submit(self, send_id: int, length: int) -> None:
+    def submit(self, send_id: Any, length: int) -> None:
         now = self.m.now
         if self.first_submit_ns is None:
             self.first_submit_ns = now
             self._capacity_t = now
             self._tp_t = now
+        if length > self.max_send:
+            self.max_send = length
         flow = self._flow
         if flow is None:
             flow = self.flow

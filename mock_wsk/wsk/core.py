@@ -87,7 +87,6 @@ class Wsk:
         self.all_sockets: list[Any] = []  # every socket ever created, for reports
         self.registrations: list[Any] = []
         self.next_socket_id = 1
-        self.next_send_id = 1
         self._dpcs: list[KDPC] = []  # reusable KDPCs for provider work
         # Reusable send-completion DPCs, their routine and context preset (requests.send_acked).
         self._send_dpcs: list[KDPC] = []

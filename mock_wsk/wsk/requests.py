@@ -19,7 +19,11 @@ from typing import Any
 from mock_wsk import fidelity
 from mock_wsk import machine as _machine
 from mock_wsk.constants import WSK_FLAG_ABORTIVE, WSK_FLAG_NODELAY, WSK_FLAG_WAITALL
-from mock_wsk.kernel.irp import irp_begin, irp_complete, irp_set_cancel_handler
+from mock_wsk.kernel.irp import (
+    irp_begin,
+    irp_complete,
+    irp_set_cancel_handler,
+)
 from mock_wsk.kernel.mdl import mdl_chain_acquire
 from mock_wsk.machine import KDPC
 from mock_wsk.status import (
@@ -99,10 +103,7 @@ def _run(w: Wsk, Socket: WSK_SOCKET, ddi: str, Irp: Any, body: Body,
          args: tuple[Any, ...]) -> int:
     """The part of every request after _enter: the IRP, the body, completion."""
     if Irp is None:
-        w.m.report("wsk.call.irp_required", f"{ddi} on socket #{Socket.id} without an IRP",
-                   objects={"socket": Socket.id,
-                            "status_chosen_by": fidelity.cite("wsk.irp_required_missing")})
-        return int(fidelity.choose("wsk.irp_required_missing"))
+        return _irp_missing(w, Socket, ddi)
     if not w.begin(Irp, ddi):
         return int(fidelity.choose("wsk.bad_irp"))
     Socket.calls += 1
@@ -116,6 +117,13 @@ def _run(w: Wsk, Socket: WSK_SOCKET, ddi: str, Irp: Any, body: Body,
     if not NT_SUCCESS(status):
         return w.fail(Irp, status)
     return w.finish(Irp, status, information)
+
+
+def _irp_missing(w: Wsk, Socket: WSK_SOCKET, ddi: str) -> int:
+    w.m.report("wsk.call.irp_required", f"{ddi} on socket #{Socket.id} without an IRP",
+               objects={"socket": Socket.id,
+                        "status_chosen_by": fidelity.cite("wsk.irp_required_missing")})
+    return int(fidelity.choose("wsk.irp_required_missing"))
 
 
 def bad_state(w: Wsk, sock: WSK_SOCKET, reason: str) -> tuple[int, Any]:
@@ -149,6 +157,10 @@ def _pend(w: Wsk, sock: WSK_SOCKET, irp: Any) -> None:
         cancel(irp)
 
 
+# What pend.pop answers for an IRP that is not (or no longer) pending on the socket: None is
+# the value of a pending request other than a send (a send's is its MDL use: see WskSend).
+_NOT_PENDING = object()
+
 # Where a cancelled request completes: a decision (fifo answers the first).
 _CANCEL_LANDS = ("inline", "later")
 
@@ -160,8 +172,12 @@ def _cancel(w: Wsk, sock: WSK_SOCKET, cancelled: Any) -> None:
     transport that must first take the request back does. IoCancelIrp only asks; in the second
     case it returns with the IRP still pending, and a driver that frees it then is caught
     (``irp.freed_after_cancel_before_completion``). A plain (fifo) run completes it inline."""
-    if sock.pend.pop(cancelled, 0) is None:
-        _forget(sock, cancelled)
+    entry = sock.pend.pop(cancelled, _NOT_PENDING)
+    if entry is not _NOT_PENDING:
+        if entry is None:
+            _forget(sock, cancelled)
+        else:  # a send: its use is released (its acknowledgement, if it comes, finds it so)
+            _release(entry)
         m = w.m
         if m.decide("cancel", _CANCEL_LANDS):
             w.complete_later(cancelled, STATUS_CANCELLED, 0, sock.home_cpu)
@@ -176,22 +192,32 @@ def _forget(sock: WSK_SOCKET, irp: Any) -> None:
             if entry[0] is irp:
                 queue.remove(entry)
                 _release_use(entry)
-    for send_id, entry in list(sock.sends.items()):
-        if entry[0] is irp:
-            del sock.sends[send_id]
-            _release_use(entry)
 
 
 def _release_use(entry: tuple[Any, ...]) -> None:
-    use = entry[1] if len(entry) > 1 else None
+    """Release the MDL use of a queued (irp, use, ...) entry, if it holds one."""
+    _release(entry[1] if len(entry) > 1 else None)
+
+
+def _release(use: Any) -> None:
     if use is not None and hasattr(use, "release") and not use.released:
         use.release(_machine.active_machine())
+
+
+def _release_all(sock: WSK_SOCKET) -> None:
+    """Every MDL use a socket's pending requests hold (receives, sends, accepts in order)."""
+    for entry in list(sock.receives):
+        _release_use(entry)
+    for use in list(sock.pend.values()):  # a pending send's entry is its use (WskSend)
+        _release(use)
+    for entry in list(sock.accept_irps):
+        _release_use(entry)
 
 
 def complete_pending(w: Wsk, sock: WSK_SOCKET, irp: Any, status: int, information: Any = 0,
                      cpu: int | None = None) -> bool:
     """Complete a pended request from a DPC, unless it was cancelled meanwhile."""
-    if sock.pend.pop(irp, 0) is not None:
+    if sock.pend.pop(irp, _NOT_PENDING) is _NOT_PENDING:
         return False
     irp_set_cancel_handler(irp, None)
     if status == STATUS_FILE_FORCED_CLOSED:
@@ -202,10 +228,8 @@ def complete_pending(w: Wsk, sock: WSK_SOCKET, irp: Any, status: int, informatio
 
 def abort_requests(w: Wsk, sock: WSK_SOCKET, status: int) -> None:
     """The connection is gone (reset, local abort, dead): every pending request fails."""
-    for entry in list(sock.receives) + list(sock.sends.values()) + list(sock.accept_irps):
-        _release_use(entry)
+    _release_all(sock)
     sock.receives.clear()
-    sock.sends.clear()
     sock.accept_irps.clear()
     for irp in list(sock.pend):
         complete_pending(w, sock, irp, status)
@@ -276,8 +300,8 @@ def connect_socket(w: Wsk, sock: WSK_SOCKET, peer: Any) -> None:
     sock.peer = peer
     peer.sock = sock
     sock.transport = open_transport(w, sock, peer)
-    # sock.acked, the send callbacks, are made by the first WskSend (_send): an idle
-    # connection never needs them.
+    # sock.send_submit and send_cancel, the send callbacks, are made by the first WskSend: an
+    # idle connection never needs them.
 
 
 def WskConnect(Socket: Any, RemoteAddress: Any, Flags: int, Irp: Any) -> int:
@@ -364,13 +388,13 @@ def offer_to_accept(w: Wsk, listener: WSK_SOCKET, new: WSK_SOCKET) -> None:
 
 
 def WskSend(Socket: Any, Buffer: Any, Flags: int, Irp: Any) -> int:
-    # _request's steps with the send body called directly: the hot path of every stream. The
-    # dispatch table holds WskSend itself (RECORDS_RETURN): it records call.return as
-    # traced_call's wrapper would, one call layer less per send.
+    # _request's steps and the send body in one function: the hot path of every stream (each
+    # call layer less is measurable per send). The dispatch table holds
+    # WskSend itself (RECORDS_RETURN): it records call.return as traced_call's wrapper would.
     m = _machine.active
     if m is None or type(Socket) is not WSK_SOCKET:
-        # raises or reports
-        return _returned("WskSend", _request(Socket, "WskSend", Irp, _send, Buffer, Flags))
+        _enter(Socket, "WskSend")  # raises: no machine is running, or not a WSK_SOCKET
+        raise TypeError(f"WskSend needs a WSK_SOCKET, got {Socket!r}")
     m.preemption_point()
     w = _last_wsk[0]()
     if w is None or w.m is not m:
@@ -379,37 +403,69 @@ def WskSend(Socket: Any, Buffer: Any, Flags: int, Irp: Any) -> int:
         _after_close(m, Socket, "WskSend")
         status = int(fidelity.choose("wsk.after_close"))
     elif Irp is None:
-        status = _run(w, Socket, "WskSend", Irp, _send, (Buffer, Flags))  # reports, refuses
-    elif not irp_begin(m, Irp, "WskSend"):  # w.begin, without the extra call
-        status = int(fidelity.choose("wsk.bad_irp"))
+        status = _irp_missing(w, Socket, "WskSend")
     else:
-        Socket.calls += 1
-        try:
-            outcome = _send(w, Socket, Irp, Buffer, Flags)
-        finally:
-            Socket.calls -= 1
-        if outcome is None:
-            status = STATUS_PENDING
+        if not irp_begin(m, Irp, "WskSend"):  # w.begin, without the extra call
+            status = int(fidelity.choose("wsk.bad_irp"))
         else:
-            status, information = outcome
-            if not NT_SUCCESS(status):
-                status = w.fail(Irp, status)
+            # The body, counted as a call in progress on the socket (C.18). A refused send
+            # completes after the count drops (its completion routine may close the socket).
+            outcome: tuple[int, Any] | None = None
+            use: Any = None
+            Socket.calls += 1
+            try:
+                if Socket.dead or Socket.aborted:
+                    outcome = _broken(w, Socket)
+                elif (Socket.state is not _CONNECTED or Socket.category not in _SEND_CATEGORIES) \
+                        and (reason := can_send(Socket.category, Socket.state)):
+                    outcome = bad_state(w, Socket, reason)
+                elif Flags & WSK_FLAG_NODELAY and not Socket.transport.nodelay_supported:
+                    outcome = STATUS_NOT_SUPPORTED, 0  # C.13: the transport refuses the flag
+                elif Buffer is None:
+                    outcome = STATUS_INVALID_PARAMETER, 0
+                else:
+                    length = Buffer.Length
+                    use = mdl_chain_acquire(m, Buffer.Mdl, Buffer.Offset, length, "WskSend")
+                    if use is None:
+                        outcome = STATUS_INVALID_PARAMETER, 0
+                if use is not None:
+                    # Pending until the transport says the peer acknowledged it (send_acked);
+                    # cancellable meanwhile. _pend, inlined: a send's entry is its MDL use,
+                    # which carries the IRP and is the send's token in the transport (its
+                    # acknowledgement comes back with it: no send id -> send table).
+                    pend = Socket.pend
+                    if pend is NO_DICT:  # the first request (dict_of, inlined: WSK_SOCKET)
+                        pend = Socket.pend = {}
+                    use.irp = Irp
+                    pend[Irp] = use
+                    submit = Socket.send_submit
+                    if submit is None:  # the socket's first send (see connect_socket)
+                        # Made once: the transport's submit bound to this socket's completion,
+                        # and the IRPs' cancel handler (a C partial, not one per send).
+                        submit = Socket.send_submit = Socket.transport.sender(
+                            partial(send_acked, w, Socket))
+                        Socket.send_cancel = partial(_cancel, w, Socket)
+                    if Irp.Cancel:  # irp_set_cancel_handler refuses: cancelled already
+                        Socket.send_cancel(Irp)
+                    else:
+                        Irp._cancel_handler = Socket.send_cancel
+                    submit(use, length)
+            finally:
+                Socket.calls -= 1
+            if outcome is None:
+                status = STATUS_PENDING
             else:
-                status = w.finish(Irp, status, information)
+                status, information = outcome
+                if not NT_SUCCESS(status):
+                    status = w.fail(Irp, status)
+                else:
+                    status = w.finish(Irp, status, information)
     if m.trace is not None:  # what traced_call's wrapper records
         m.emit("call.return", "WskSend", status)
     return status
 
 
 WskSend.RECORDS_RETURN = True  # type: ignore[attr-defined]  # see traced_call
-
-
-def _returned(name: str, status: int) -> int:
-    """traced_call's record of a return to the driver, for a request that makes its own."""
-    m = _machine.active
-    if m is not None and m.trace is not None:
-        m.emit("call.return", name, status)
-    return status
 
 
 def _no_wsk() -> Wsk | None:
@@ -428,53 +484,13 @@ def _wsk_of(m: Any) -> Wsk:
     return w
 
 
-def _send(w: Wsk, sock: WSK_SOCKET, irp: Any, buf: Any, flags: int) -> None | tuple[int, Any]:
-    if sock.dead or sock.aborted:
-        return _broken(w, sock)
-    if sock.state is not _CONNECTED or sock.category not in _SEND_CATEGORIES:
-        reason = can_send(sock.category, sock.state)
-        if reason:
-            return bad_state(w, sock, reason)
-    if flags & WSK_FLAG_NODELAY and not sock.transport.nodelay_supported:
-        return STATUS_NOT_SUPPORTED, 0  # C.13: the transport does not support the flag
-    if buf is None:
-        return STATUS_INVALID_PARAMETER, 0
-    length = buf.Length
-    use = mdl_chain_acquire(w.m, buf.Mdl, buf.Offset, length, "WskSend")
-    if use is None:
-        return STATUS_INVALID_PARAMETER, 0
-    send_id = w.next_send_id
-    w.next_send_id = send_id + 1
-    sends = sock.sends
-    callbacks = sock.acked
-    if callbacks is None:  # the socket's first send (see connect_socket)
-        # Its two callbacks, made once: the transport's completion and the IRPs' cancel
-        # handler (one C partial each rather than a new one per send).
-        callbacks = sock.acked = (partial(send_acked, w, sock), partial(_cancel, w, sock))
-    if sends is NO_DICT:  # the socket's first send (dict_of, inlined; see WSK_SOCKET)
-        sends = sock.sends = {}
-        if sock.pend is NO_DICT:
-            sock.pend = {}
-    sends[send_id] = (irp, use, length)
-    # _pend, inlined.
-    sock.pend[irp] = None
-    acked, cancel = callbacks
-    if irp.Cancel:  # irp_set_cancel_handler refuses: the IRP was cancelled already
-        cancel(irp)
-    else:
-        irp._cancel_handler = cancel
-    sock.transport.submit(send_id, length, acked)
-    return None
-
-
-def send_acked(w: Wsk, sock: WSK_SOCKET, send_id: int, length: int) -> None:
+def send_acked(w: Wsk, sock: WSK_SOCKET, use: Any, length: int) -> None:
     """The transport says the peer acknowledged all of a send (system context): the peer
     checks the stream's content token, and the IRP completes from a DPC with the bytes sent
-    in IoStatus.Information (C.14)."""
-    entry = sock.sends.pop(send_id, None)
-    if entry is None:
-        return  # cancelled or aborted meanwhile
-    irp, use, length = entry
+    in IoStatus.Information (C.14). ``use`` is the send's MDL use (its token: see WskSend)."""
+    if use.released:
+        return  # cancelled or aborted meanwhile (that released the use and forgot the IRP)
+    irp = use.irp
     if use.dirty:
         # The bytes on the wire are not the ones the driver passed: the peer sees corruption
         # (fidelity: wsk.send_corruption; the rule was reported at the write or free).
@@ -484,9 +500,9 @@ def send_acked(w: Wsk, sock: WSK_SOCKET, send_id: int, length: int) -> None:
     peer = sock.peer
     if peer is not None:
         peer.received(length, use.digest)
-    # complete_pending, inlined for the one status a send completes with here.
-    if sock.pend.pop(irp, 0) is not None:
-        return  # cancelled meanwhile
+    # complete_pending, inlined for the one status a send completes with here. The IRP is
+    # pending with this use as its entry: whatever forgets it releases the use first.
+    del sock.pend[irp]
     irp._cancel_handler = None  # irp_set_cancel_handler(irp, None)
     # Wsk.run_in_dpc, inlined: a reusable KDPC of the send pool (routine and context preset).
     pool = w._send_dpcs
@@ -688,11 +704,8 @@ def WskCloseSocket(Socket: Any, Irp: Any) -> int:
         cover_transition(coverage, Socket, old, "close")
     Socket.events.close()
     m.emit("wsk.close", Socket.id)
-    for entry in list(Socket.receives) + list(Socket.sends.values()) + \
-            list(Socket.accept_irps):
-        _release_use(entry)
+    _release_all(Socket)
     Socket.receives.clear()
-    Socket.sends.clear()
     Socket.accept_irps.clear()
     for irp in list(Socket.pend):
         del Socket.pend[irp]

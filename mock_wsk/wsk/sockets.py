@@ -32,10 +32,12 @@ class WSK_SOCKET:
     # Slots are laid out in this order: what every WskSend and its acknowledgement touch comes
     # first, together (two cache lines of a cold socket instead of six with 10,000 connections).
     __slots__ = (
-        # the send path: ``acked`` is (the transport's completion callback, the IRPs' cancel
-        # handler); ``pend`` holds every pending IRP (cancel on IoCancelIrp / WskCloseSocket)
-        "Dispatch", "state", "calls", "dead", "aborted", "category", "transport", "sends",
-        "acked", "pend", "peer", "home_cpu",
+        # the send path: ``send_submit`` is the transport's submit bound to the socket's
+        # completion callback, ``send_cancel`` the IRPs' cancel handler; ``pend`` maps every
+        # pending IRP to None, or a send's to its MDL use (cancel on IoCancelIrp /
+        # WskCloseSocket; see requests.WskSend)
+        "Dispatch", "state", "calls", "dead", "aborted", "category", "transport",
+        "send_submit", "send_cancel", "pend", "peer", "home_cpu",
         "id", "client", "context", "client_dispatch", "events", "created_at", "local", "remote",
         # listeners
         "backlog", "accept_irps", "stream_listens",
@@ -88,10 +90,12 @@ class WSK_SOCKET:
         self.receives: deque[tuple[Any, ...]] = NO_QUEUE  # posted WskReceive requests
         self.accepted_box: Out | None = None  # BytesAccepted, made at the first indication
         self.dgrams: deque[Any] = NO_QUEUE
-        self.sends: dict[int, tuple[Any, Any, int]] = NO_DICT  # id -> (irp, mdl use, length)
-        # (partial(send_acked, w, self), partial(_cancel, w, self)), made by the first WskSend
-        self.acked: Any = None
-        self.pend: dict[Any, None] = NO_DICT  # IRPs of requests pending on this socket
+        # made by the first WskSend (requests.py): the transport's submit bound to
+        # send_acked, and the IRPs' cancel handler
+        self.send_submit: Any = None
+        self.send_cancel: Any = None
+        # IRPs of requests pending on this socket -> None, or a send's MDL use
+        self.pend: dict[Any, Any] = NO_DICT
         # extension NPI id -> client dispatch (read-only and shared until the first one)
         self.extensions: Mapping[Any, Any] = NO_EXTENSIONS
         self.extension_events = 0

@@ -2,9 +2,10 @@
 
 The provider needs three things from a transport: ``submit(send_id, length, on_complete)`` (call
 ``on_complete(send_id, length)`` when the peer has acknowledged all of it - WSK does not buffer
-sends, CONTRACTS C.14), the current ideal send backlog ``isb``, and an ``on_isb_change(isb)`` hook
-it sets to hear about changes; ``abort()`` when the connection is gone and ``nodelay_supported``
-(C.13: a transport may refuse ``WSK_FLAG_NODELAY``).
+sends, CONTRACTS C.14; ``send_id`` is an opaque token; ``sender(on_complete)`` binds the
+callback once per socket), the current ideal send backlog ``isb``, and an
+``on_isb_change(isb)`` hook it sets to hear about changes; ``abort()`` when the connection is
+gone and ``nodelay_supported`` (C.13: a transport may refuse ``WSK_FLAG_NODELAY``).
 
 Two transports: :class:`FlowTransport` (the default for connection sockets, WSK setting
 ``transport: flow``) binds one :class:`~mock_wsk.transport.flow.TcpFlow` per connection to the
@@ -26,7 +27,10 @@ from mock_wsk.machine import Machine
 from mock_wsk.transport.flow import TcpFlow, shared_params
 from mock_wsk.transport.link import FlowDriver, Links, Series, initial_isb
 
-OnComplete = Callable[[int, int], Any]
+# A send id is the owner's token for one send, opaque to the transport (WSK passes the send's
+# MDL use): on_complete gets it back.
+OnComplete = Callable[[Any, int], Any]
+Submit = Callable[[Any, int], None]  # (send_id, length): a send bound to its on_complete
 
 
 class Transport(Protocol):
@@ -39,7 +43,12 @@ class Transport(Protocol):
     corrupt_sends: int = 0  # sends whose bytes changed before the peer acknowledged them
     notifications_delivered: int = 0  # WskSendBacklogEvent calls the driver received
 
-    def submit(self, send_id: int, length: int, on_complete: OnComplete) -> None: ...
+    def submit(self, send_id: Any, length: int, on_complete: OnComplete) -> None: ...
+
+    def sender(self, on_complete: OnComplete) -> Submit:
+        """``submit`` for a socket whose sends all complete through ``on_complete``, bound once:
+        WskSend calls what this returns for every send (one call layer less than ``submit``)."""
+        ...
 
     def abort(self) -> None:
         """The connection is gone: pending sends will never complete (the provider cancels)."""
@@ -59,10 +68,16 @@ class FixedRttTransport(Transport):
         self.aborted = False
         self.nodelay_supported = nodelay_supported
 
-    def submit(self, send_id: int, length: int, on_complete: OnComplete) -> None:
+    def submit(self, send_id: Any, length: int, on_complete: OnComplete) -> None:
         self.m.call_later(self.rtt_ns, self._acked, send_id, length, on_complete)
 
-    def _acked(self, send_id: int, length: int, on_complete: OnComplete) -> None:
+    def sender(self, on_complete: OnComplete) -> Submit:
+        def submit(send_id: Any, length: int) -> None:
+            self.submit(send_id, length, on_complete)
+
+        return submit
+
+    def _acked(self, send_id: Any, length: int, on_complete: OnComplete) -> None:
         if not self.aborted:
             on_complete(send_id, length)
 
@@ -89,10 +104,10 @@ class FlowTransport(Transport):
     # Slots, and the FlowDriver (and its TcpFlow) made on first use: 10,000 idle connections
     # must fit in 2 KiB each. Until then the transport stands for its flow in Links (open
     # order, loss seed) and reads as a flow just created; the driver is built as it would have
-    # been at creation, so every observable is the same (see FlowDriver). What a send touches
-    # comes first (one cache line of a cold transport).
-    __slots__ = ("_driver", "max_send", "nodelay_supported", "m", "name", "_params", "_seed",
-                 "_created_ns", "on_isb_change", "notifications_delivered")
+    # been at creation, so every observable is the same (see FlowDriver). A send does not
+    # touch it: WskSend calls the driver's own submit (:meth:`sender`).
+    __slots__ = ("_driver", "nodelay_supported", "m", "name", "_params", "_seed", "_created_ns",
+                 "on_isb_change", "notifications_delivered")
 
     def __init__(self, m: Machine, name: str, nodelay_supported: bool = True,
                  **overrides: Any) -> None:
@@ -106,7 +121,6 @@ class FlowTransport(Transport):
         self._created_ns = m.now
         self._driver: FlowDriver | None = None
         self.notifications_delivered = 0
-        self.max_send = 0  # largest send so far: the outstanding-vs-ISB check's allowance
 
     @property
     def driver(self) -> FlowDriver:
@@ -136,6 +150,12 @@ class FlowTransport(Transport):
         return driver.outstanding if driver is not None else 0
 
     @property
+    def max_send(self) -> int:
+        """The largest send so far: the outstanding-vs-ISB check's allowance."""
+        driver = self._driver
+        return driver.max_send if driver is not None else 0
+
+    @property
     def closed(self) -> bool:
         driver = self._driver
         return driver.closed if driver is not None else False
@@ -156,15 +176,16 @@ class FlowTransport(Transport):
     def series(self) -> dict[str, Series]:
         return self.driver.series()
 
-    def submit(self, send_id: int, length: int, on_complete: OnComplete) -> None:
-        driver = self._driver
-        if driver is None:  # the connection's first send (the driver property, inlined)
-            driver = self.driver
+    def submit(self, send_id: Any, length: int, on_complete: OnComplete) -> None:
+        self.sender(on_complete)(send_id, length)
+
+    def sender(self, on_complete: OnComplete) -> Submit:
+        """The FlowDriver's own submit: the provider's sends go straight to the flow's clock
+        binding. Builds the driver (a socket asks at its first send, when submit would)."""
+        driver = self.driver
         if driver.on_complete is None:
             driver.on_complete = on_complete  # the same callable for every send of a socket
-        if length > self.max_send:
-            self.max_send = length
-        driver.submit(send_id, length)
+        return driver.submit
 
     def __call__(self, old: int, new: int) -> None:
         """The flow published a new ISB (``FlowDriver.on_isb``): tell ``on_isb_change``."""
