@@ -238,18 +238,7 @@ class FlowDriver:
         series = self._outstanding_s
         if series is None:
             series = self._series()
-        # series.add(now, outstanding), inlined (once per send): the usual case appends. (An
-        # empty series has last_v None, never equal, and appends too.)
-        if series.last_v != outstanding:
-            if now - series.last_t < series.min_gap:
-                series.points[-1] = (now, outstanding)
-            else:
-                points = series.points
-                points.append((now, outstanding))
-                series.last_t = now
-                if len(points) >= SERIES_CAP:
-                    series.thin(now)
-            series.last_v = outstanding
+        series.add(now, outstanding)
         # _arm, inlined (once per send): a send behind others does not move the next event.
         t = flow.next_event_time()
         if t is not None:
@@ -327,16 +316,7 @@ class FlowDriver:
         series = self._outstanding_s
         if series is None:
             series = self._series()
-        if series.last_v != outstanding:  # series.add(now, outstanding), inlined
-            if now - series.last_t < series.min_gap:
-                series.points[-1] = (now, outstanding)
-            else:
-                points = series.points
-                points.append((now, outstanding))
-                series.last_t = now
-                if len(points) >= SERIES_CAP:
-                    series.thin(now)
-            series.last_v = outstanding
+        series.add(now, outstanding)
         if now - self._tp_t >= self._tp_window:
             self._sample_throughput(now, acked)
         if not closed:
