@@ -92,21 +92,26 @@ def is_mock_frame(filename: str) -> bool:
     return filename.startswith(_PACKAGE_DIR) or _GREENLET_HINT in filename
 
 
-# id(code object) -> (that code object, instruction offset -> its SourceLocation).
-# SourceLocation is frozen, so one object per place is shared by every socket and registration
-# made there: 10,000 connections opened from one line hold one location, not 10,000 (~56 bytes
-# each). Keyed by identity because hashing a code object rehashes its constants every time
-# (0.15-0.5 us a stub function); the entry holds the code object, so no other object can take its
-# id while it is cached. Keyed by offset because ``f_lineno`` searches the line table, and an
+# A driver code place as a raw (file, line, function) triple: cheap to take on every allocation
+# (no path formatting); turned into a SourceLocation only when something is reported.
+Site = tuple[str, int, str]
+
+# id(code object) -> (that code object, instruction offset -> its Site). A Site is an immutable
+# tuple shared by everything made at that place: 10,000 IRPs allocated on one line hold one
+# triple, not 10,000. Keyed by identity because hashing a code object rehashes its constants every
+# time (0.15-0.5 us a stub function); the entry holds the code object, so no other object can take
+# its id while it is cached. Keyed by offset because ``f_lineno`` searches the line table, and an
 # offset always maps to the same line.
-_LOCATIONS: dict[int, tuple[types.CodeType, dict[int, SourceLocation]]] = {}
+_SITES: dict[int, tuple[types.CodeType, dict[int, Site]]] = {}
 # filename -> is_mock_frame(filename), asked for every frame walked.
 _MOCK_FILES: dict[str, bool] = {}
+# Site -> its SourceLocation, one shared (frozen) object per place.
+_LOCATIONS: dict[Site, SourceLocation] = {}
 
 
-def stub_location(skip_mock: bool = True) -> SourceLocation | None:
-    """The innermost frame outside mock_wsk: the driver code that made the offending call."""
-    frame = sys._getframe(1)
+def frame_site(frame: types.FrameType | None, skip_mock: bool = True) -> Site | None:
+    """The place of the innermost frame from ``frame`` outward that is driver code (outside
+    mock_wsk; any frame with ``skip_mock=False``)."""
     mock_files = _MOCK_FILES
     while frame is not None:
         code = frame.f_code
@@ -118,20 +123,32 @@ def stub_location(skip_mock: bool = True) -> SourceLocation | None:
         else:
             is_mock = False
         if not is_mock:
-            entry = _LOCATIONS.get(id(code))
+            entry = _SITES.get(id(code))
             if entry is None:
-                if len(_LOCATIONS) >= 4096:  # stubs compiled afresh per test: stay bounded
-                    _LOCATIONS.clear()
-                entry = _LOCATIONS[id(code)] = (code, {})
-            locations = entry[1]
+                if len(_SITES) >= 4096:  # stubs compiled afresh per test: stay bounded
+                    _SITES.clear()
+                entry = _SITES[id(code)] = (code, {})
+            sites = entry[1]
             offset = frame.f_lasti
-            location = locations.get(offset)
-            if location is None:
-                location = locations[offset] = SourceLocation(short_path(filename),
-                                                              frame.f_lineno, code.co_name)
-            return location
-        frame = frame.f_back  # type: ignore[assignment]
+            site = sites.get(offset)
+            if site is None:
+                site = sites[offset] = (filename, frame.f_lineno, code.co_name)
+            return site
+        frame = frame.f_back
     return None
+
+
+def stub_location(skip_mock: bool = True) -> SourceLocation | None:
+    """The innermost frame outside mock_wsk: the driver code that made the offending call."""
+    site = frame_site(sys._getframe(1), skip_mock)
+    if site is None:
+        return None
+    location = _LOCATIONS.get(site)
+    if location is None:
+        if len(_LOCATIONS) >= 4096:
+            _LOCATIONS.clear()
+        location = _LOCATIONS[site] = SourceLocation(short_path(site[0]), site[1], site[2])
+    return location
 
 
 def code_location(fn: Any) -> SourceLocation | None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import sys
-import types
 from typing import Any
 
 from mock_wsk import machine as _machine
@@ -29,7 +28,7 @@ from mock_wsk.kernel import rules as _rules  # noqa: F401  (registers the rules 
 from mock_wsk.kernel.irql import check_max_irql
 from mock_wsk.machine import Machine
 from mock_wsk.status import STATUS_INSUFFICIENT_RESOURCES
-from mock_wsk.verifier import SourceLocation, is_mock_frame, short_path
+from mock_wsk.verifier import Site, SourceLocation, frame_site, short_path
 
 # POOL_FLAGS for ExAllocatePool2 (wdm.h, WDK 10.0.19041+; learn.microsoft.com "POOL_FLAGS").
 # The low 32 bits are *required* flags: one the pool does not know makes the allocation fail.
@@ -121,47 +120,13 @@ def tag_text(tag: int) -> str:
     return "".join(chr(b) if 0x20 <= b <= 0x7E else "?" for b in raw)
 
 
-Site = tuple[str, int, str]
-
-
-_MOCK_FILES: dict[str, bool] = {}
-# id(code object) -> (that code object, instruction offset -> its Site). A Site is an immutable
-# tuple shared by every allocation made there: 10,000 IRPs allocated on one line hold one triple,
-# not 10,000 (~64 bytes each). Keyed by identity because hashing a code object rehashes its
-# constants every time (0.15-0.5 us a stub function); the entry holds the code object, so no other
-# object can take its id while it is cached. Keyed by offset because ``f_lineno`` searches the
-# line table, and an offset always maps to the same line.
-_SITES: dict[int, tuple[types.CodeType, dict[int, Site]]] = {}
-
-
 def caller_site() -> Site | None:
     """The innermost driver frame (outside mock_wsk), as a raw (file, line, function) triple.
 
     Cheap (no path formatting, one dict lookup a frame) so that it can be taken on every
     allocation; :func:`site_location` turns it into a SourceLocation when something is reported.
     """
-    frame = sys._getframe(1)
-    mock_files = _MOCK_FILES
-    while frame is not None:
-        code = frame.f_code
-        filename = code.co_filename
-        is_mock = mock_files.get(filename)
-        if is_mock is None:
-            is_mock = mock_files[filename] = is_mock_frame(filename)
-        if not is_mock:
-            entry = _SITES.get(id(code))
-            if entry is None:
-                if len(_SITES) >= 4096:  # stubs compiled afresh per test: stay bounded
-                    _SITES.clear()
-                entry = _SITES[id(code)] = (code, {})
-            sites = entry[1]
-            offset = frame.f_lasti
-            site = sites.get(offset)
-            if site is None:
-                site = sites[offset] = (filename, frame.f_lineno, code.co_name)
-            return site
-        frame = frame.f_back  # type: ignore[assignment]
-    return None
+    return frame_site(sys._getframe(1))
 
 
 @functools.lru_cache(maxsize=256)
