@@ -368,7 +368,8 @@ class _Watcher:
     reported: bool
 
     def request_owner(self) -> str:
-        raise NotImplementedError
+        """The request whose MDL watches the bytes (the report names it)."""
+        raise NotImplementedError  # pragma: no cover - abstract: MdlUse and SpanUse say
 
     def on_write(self, block: PoolMemory, start: int, end: int) -> None:
         self._changed(f"bytes [{max(start, self.start)}, {min(end, self.end)}) of the "
