@@ -160,6 +160,11 @@ class ExploreResult:
         if self.expect_bug is not None:
             lines.append(f"  expected bug {self.expect_bug}: "
                          + ("found" if self.found(self.expect_bug) else "NOT found"))
+        expected = s.expect.violations
+        if expected and not self.bugs:
+            # A newcomer exploring a zoo scenario would otherwise read "0 bugs" as "no race".
+            lines.append(f"  violations the scenario expects ({', '.join(expected)}) are not "
+                         "bugs here; remove them from expect.violations to hunt them")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:

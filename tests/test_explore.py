@@ -284,3 +284,14 @@ def test_exploration_lands_a_cancel_later_and_catches_the_early_free(strategy: s
     assert bug.location.startswith("driver_stubs/zoo/receive_irp_freed_after_cancel.py:")
     cancels = [d for d in bug.decisions if d.kind == "cancel"]
     assert cancels and cancels[-1].choice == 1  # "later"
+
+
+def test_the_summary_says_when_expected_violations_hide_bugs() -> None:
+    scenario = load_scenario(ROOT / "scenarios" / "wsk" / "zoo_free_context_on_event_pending.yaml")
+    assert scenario.expect.violations == ("pool.use_after_free",)
+    summary = explore(scenario, 30, "random", 1).summary()
+    assert "0 distinct bug(s)" in summary
+    assert "violations the scenario expects (pool.use_after_free) are not bugs here" in summary
+    clean = explore(load_scenario(ROOT / "scenarios" / "kernel" / "timer_counter.yaml"), 30,
+                    "random", 1).summary()
+    assert "the scenario expects" not in clean
