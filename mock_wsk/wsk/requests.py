@@ -171,18 +171,31 @@ def _cancel(w: Wsk, sock: WSK_SOCKET, cancelled: Any) -> None:
     When the cancellation lands is a decision: inside IoCancelIrp, or later from a DPC, as a
     transport that must first take the request back does. IoCancelIrp only asks; in the second
     case it returns with the IRP still pending, and a driver that frees it then is caught
-    (``irp.freed_after_cancel_before_completion``). A plain (fifo) run completes it inline."""
-    entry = sock.pend.pop(cancelled, _NOT_PENDING)
-    if entry is not _NOT_PENDING:
-        if entry is None:
-            _forget(sock, cancelled)
-        else:  # a send: its use is released (its acknowledgement, if it comes, finds it so)
-            _release(entry)
-        m = w.m
-        if m.decide("cancel", _CANCEL_LANDS):
-            w.complete_later(cancelled, STATUS_CANCELLED, 0, sock.home_cpu)
-        else:
-            irp_complete(m, cancelled, STATUS_CANCELLED, 0, pending_returned=True)
+    (``irp.freed_after_cancel_before_completion``). A plain (fifo) run completes it inline.
+    Either way the request is withdrawn at once (out of its queue, its MDL use released)."""
+    entry = sock.pend.get(cancelled, _NOT_PENDING)
+    if entry is _NOT_PENDING:
+        return
+    if entry is None:
+        _forget(sock, cancelled)
+    else:  # a send: its use is released (its acknowledgement, if it comes, finds it so)
+        _release(entry)
+    m = w.m
+    if m.decide("cancel", _CANCEL_LANDS):
+        # Still pending (a close or an abort that comes first completes it), nothing left to
+        # do but complete it.
+        sock.pend[cancelled] = None
+        w.run_in_dpc(w.pick_cpu(sock.home_cpu), "WskCancelIrp", _land_cancel,
+                     (w, sock, cancelled))
+    else:
+        del sock.pend[cancelled]
+        irp_complete(m, cancelled, STATUS_CANCELLED, 0, pending_returned=True)
+
+
+def _land_cancel(args: tuple[Wsk, WSK_SOCKET, Any]) -> None:
+    w, sock, irp = args
+    if sock.pend.pop(irp, _NOT_PENDING) is not _NOT_PENDING:
+        irp_complete(w.m, irp, STATUS_CANCELLED, 0, pending_returned=True)
 
 
 def _forget(sock: WSK_SOCKET, irp: Any) -> None:
