@@ -239,14 +239,7 @@ class FlowDriver:
         if series is None:
             series = self._series()
         series.add(now, outstanding)
-        # _arm, inlined (once per send): a send behind others does not move the next event.
-        t = flow.next_event_time()
-        if t is not None:
-            armed = self._armed
-            if armed is None or t < armed:
-                generation = self._generation = self._generation + 1
-                self._armed = t
-                self.m.call_at(t, self._fire, generation)
+        self._rearm(flow)  # a send behind others does not move the next event
 
     def set_params(self, **changes: Any) -> None:
         now = self.m.now
@@ -272,14 +265,7 @@ class FlowDriver:
     # ------------------------------------------------------------------ the clock
 
     def _arm(self) -> None:
-        t = self.flow.next_event_time()
-        if t is None:
-            return
-        if self._armed is not None and self._armed <= t:
-            return  # the live wake-up comes first; it re-arms after advancing
-        self._generation += 1
-        self._armed = t
-        self.m.call_at(t, self._fire, self._generation)
+        self._rearm(self.flow)
 
     def _fire(self, generation: int) -> None:
         if generation != self._generation:
@@ -320,27 +306,23 @@ class FlowDriver:
         if now - self._tp_t >= self._tp_window:
             self._sample_throughput(now, acked)
         if not closed:
-            # _rearm, inlined (once per wake-up).
-            t = flow.next_event_time()
-            if t is not None:
-                armed = self._armed
-                if armed is None or t < armed:
-                    generation = self._generation = self._generation + 1
-                    self._armed = t
-                    # m.call_at(t, self._fire, generation), inlined (once per send completed)
-                    seq = m._seq
-                    m._seq = seq + 1
-                    heappush(m._events, (t if t > now else now, seq, self._fire, (generation,)))
+            self._rearm(flow)
 
     def _rearm(self, flow: TcpFlow) -> None:
-        """_arm after a wake-up (the owner may have re-armed it meanwhile)."""
+        """Wake up at the flow's next event, unless a live wake-up comes first (it re-arms
+        after advancing)."""
         t = flow.next_event_time()
         if t is not None:
             armed = self._armed
             if armed is None or t < armed:
                 generation = self._generation = self._generation + 1
                 self._armed = t
-                self.m.call_at(t, self._fire, generation)
+                # m.call_at(t, self._fire, generation), inlined: once per send and per wake-up
+                m = self.m
+                now = m.now
+                seq = m._seq
+                m._seq = seq + 1
+                heappush(m._events, (t if t > now else now, seq, self._fire, (generation,)))
 
     # ------------------------------------------------------------------ observation
 
