@@ -370,6 +370,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import write_report, write_report_from_json
+    from harness.results_doc import load_results_document
 
     path = args.results
     if Path(path).is_dir():
@@ -379,17 +380,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         print(f"ERROR {path}:1: cannot read results: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        print(f"ERROR {path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}",
-              file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if not isinstance(document, dict) or not isinstance(document.get("results"), list) or \
-            not all(isinstance(r, dict) for r in document["results"]):
-        print(f"ERROR {path}:1: expected the output of `run --json` (an object with "
-              "\"results\")", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    document = load_results_document(text, path)  # bad input: ScenarioError, exit 2
     if args.rerun:
         results = []
         for entry in document["results"]:

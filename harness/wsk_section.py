@@ -254,6 +254,10 @@ def _check_events(s: Any, names: set[str]) -> None:
             if key not in params:
                 raise bad(f"missing parameter {key!r}")
         peer = params["peer"]
+        if not isinstance(peer, str):
+            raise bad(f"peer: expected the name of a peer, got {peer!r}",
+                      ("peers: " + ", ".join(sorted(names))) if names else
+                      "declare it under `peers:`")
         if peer not in names:
             hint = did_you_mean(str(peer), names)
             raise bad(f"unknown peer {peer!r}", f"did you mean {hint!r}?" if hint else

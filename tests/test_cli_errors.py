@@ -37,6 +37,10 @@ CASES: dict[str, tuple[bytes, int, str]] = {
     "empty_file": (b"", 1, "empty scenario file"),
     "bad_unit": (b"name: x\ndriver: {stub: timer_counter}\nrun: {duration: 64 Kib}\n", 3,
                  "unknown unit 'Kib'"),
+    "peer_not_a_name": (b"name: x\ndriver: {stub: wsk_client}\npeers:\n"
+                        b"  - {name: server, address: 10.0.0.2, listen: 7000}\ntimeline:\n"
+                        b"  - {at: 1ms, action: peer_send, peer: [server], bytes: 10}\n", 6,
+                        "expected the name of a peer"),
     "bad_expression": (b"name: x\ndriver: {stub: timer_counter}\nexpect:\n"
                        b"  metrics: ['driver.ticks >== 3']\n", 4, "does not parse"),
 }
