@@ -161,7 +161,7 @@ class KDPC:
     two system arguments they were inserted with.
     """
 
-    __slots__ = ("DeferredRoutine", "DeferredContext", "Number", "inserted", "name")
+    __slots__ = ("DeferredRoutine", "DeferredContext", "Number", "inserted", "name", "started")
 
     def __init__(self, name: str = "") -> None:
         self.DeferredRoutine: Any = None
@@ -169,6 +169,9 @@ class KDPC:
         self.Number: int | None = None
         self.inserted = False
         self.name = name
+        # The detail of its runs' ``ctx.start`` trace record, made once per name rather than
+        # once per run (pooled DPCs are renamed: the record's name is checked by identity).
+        self.started: tuple[str, str] = ("dpc", name)
 
     def __repr__(self) -> str:
         return f"<KDPC {self.name}>"
@@ -457,10 +460,11 @@ class Machine:
                 trace.append((self.now, here.index if here is not None else -1, ctx.id,
                               "dpc.queue", (dpc.name, cpu_index)))
         # A DPC queued on the CPU that is running below DISPATCH interrupts it right away.
+        # (The IRQL first: the callers on hot paths, DPCs and the system context, stop there.)
         if (
             ctx is not None
-            and ctx.cpu is cpu
             and ctx.irql < DISPATCH_LEVEL
+            and ctx.cpu is cpu
             and ctx.kind is not ContextKind.SYSTEM
         ):
             self.deliver_dpcs(ctx)
@@ -776,7 +780,10 @@ class Machine:
                     stack.append(ctx)
                     self.current = ctx
                     if trace is not None:
-                        trace.append((self.now, cpu.index, ctx_id, "ctx.start", ("dpc", name)))
+                        started = dpc.started
+                        if started[1] is not name:
+                            started = dpc.started = ("dpc", name)
+                        trace.append((self.now, cpu.index, ctx_id, "ctx.start", started))
                     routine(dpc, dpc.DeferredContext, arg1, arg2)
                     if ctx.held_locks or ctx.irql != DISPATCH_LEVEL or ctx.on_exit or \
                             ctx.callbacks or ctx.stall_ns:
@@ -867,7 +874,10 @@ class Machine:
         self.current = ctx
         trace = self.trace
         if trace is not None:
-            trace.append((self.now, cpu.index, ctx_id, "ctx.start", ("dpc", name)))
+            started = dpc.started
+            if started[1] is not name:
+                started = dpc.started = ("dpc", name)
+            trace.append((self.now, cpu.index, ctx_id, "ctx.start", started))
         routine(dpc, dpc.DeferredContext, arg1, arg2)
         self.current = ctx
         if ctx.held_locks or ctx.irql != DISPATCH_LEVEL or ctx.on_exit or ctx.callbacks or \
