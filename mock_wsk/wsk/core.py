@@ -7,6 +7,7 @@ A harness configures the provider with :func:`configure_wsk` and reads results f
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,10 +92,10 @@ class Wsk:
         # Reusable send-completion DPCs, their routine and context preset (requests.send_acked).
         self._send_dpcs: list[KDPC] = []
         self._deliveries: list[Any] = []  # reusable callback-delivery DPCs (dispatch._Delivery)
-        # Reusable DISPATCH_LEVEL WskReceiveEvent deliveries (their routine is preset), and
-        # indications the client gave back by accepting every byte (network.Peer.send).
-        self._receive_dpcs: list[Any] = []
-        self._free_indications: list[Any] = []
+        # Indications the client gave back by accepting every byte (network.Peer.send). A
+        # deque: a list going from one item to none and back (one indication per peer send)
+        # is reallocated both ways.
+        self._free_indications: deque[Any] = deque()
         from mock_wsk.wsk.network import Network  # late: network imports this module
 
         self.network = Network(self)

@@ -215,28 +215,40 @@ def queue_receive(w: Wsk, sock: WSK_SOCKET) -> None:
     """Queue one WskReceiveEvent delivery of the buffered data (``sock.indicating`` is set)."""
     m = w.m
     if m._trivial and w.settings.callback_irql != "passive":
-        # deliver(), specialised for the commonest case (one indication per peer send): a
-        # pooled DPC whose routine is the fused receive delivery below.
-        pool = w._receive_dpcs
-        m.queue_dpc(sock.home_cpu, pool.pop() if pool else _receive_dpc(w), sock)
+        # deliver(), specialised for the commonest case (one indication per peer send): the
+        # socket's own DPC, whose routine is the fused receive delivery below. One per socket
+        # is enough: ``indicating`` keeps a second indication from being queued before this
+        # one has left the queue (it is cleared only by the delivery itself).
+        m.queue_dpc(sock.home_cpu, sock.receive_dpc or _receive_dpc(w, sock), sock)
     else:
         deliver(w, sock, RECEIVE, None)
 
 
-def _receive_dpc(w: Wsk) -> _Delivery:
-    dpc = _Delivery(w)
-    dpc.DeferredRoutine = _deliver_receive
-    dpc.DeferredContext = w._receive_dpcs
-    dpc.name = "WskReceiveEvent"
+class _ReceiveDpc(_Delivery):
+    """A socket's own DISPATCH_LEVEL WskReceiveEvent delivery (see :func:`queue_receive`),
+    with the detail of its ``wsk.callback.enter`` record (the same for every call) and of the
+    last ``wsk.callback.return`` one (the same while the status is), made once rather than
+    per call."""
+
+    __slots__ = ("entered", "returned")
+
+    def __init__(self, w: Wsk, sock: WSK_SOCKET) -> None:
+        super().__init__(w)
+        self.DeferredRoutine = _deliver_receive
+        self.name = "WskReceiveEvent"
+        self.entered = ("WskReceiveEvent", sock.id)
+        self.returned: tuple[str, int, Any] = ("WskReceiveEvent", sock.id, None)
+
+
+def _receive_dpc(w: Wsk, sock: WSK_SOCKET) -> _ReceiveDpc:
+    dpc = sock.receive_dpc = _ReceiveDpc(w, sock)
     return dpc
 
 
-def _deliver_receive(dpc: _Delivery, pool: list[_Delivery], sock: WSK_SOCKET,
-                     _unused: Any) -> None:
+def _deliver_receive(dpc: _ReceiveDpc, _context: None, sock: WSK_SOCKET, _unused: Any) -> None:
     """A DISPATCH_LEVEL WskReceiveEvent delivery: :func:`_call` fused for the hot path (one per
     peer send), with the same checks, order and trace records; the indication itself is
     :func:`_indicate_buffered`, shared with :func:`_invoke_receive`."""
-    pool.append(dpc)  # dequeued already: reusable
     w = dpc.w
     events = sock.events
     if not events.enabled & WSK_EVENT_RECEIVE:
@@ -268,7 +280,7 @@ def _deliver_receive(dpc: _Delivery, pool: list[_Delivery], sock: WSK_SOCKET,
     if trace is not None:
         here = ctx.cpu
         trace.append((m.now, here.index if here is not None else -1, ctx.id,
-                      "wsk.callback.enter", ("WskReceiveEvent", sock.id)))
+                      "wsk.callback.enter", dpc.entered))
     callbacks = ctx.callbacks
     callbacks.append("WskReceiveEvent")
     try:
@@ -277,9 +289,12 @@ def _deliver_receive(dpc: _Delivery, pool: list[_Delivery], sock: WSK_SOCKET,
     finally:
         callbacks.pop()
     if trace is not None:
-        cpu = ctx.cpu  # a passive delivery that waited may have moved
+        returned = dpc.returned
+        if returned[2] is not status:
+            returned = dpc.returned = ("WskReceiveEvent", sock.id, status)
+        cpu = ctx.cpu
         trace.append((m.now, cpu.index if cpu is not None else -1, ctx.id, "wsk.callback.return",
-                      ("WskReceiveEvent", sock.id, status)))
+                      returned))
     if ctx.irql != irql:
         _irql_changed(m, ctx, irql, sock, "WskReceiveEvent")
     # EventRegistry.end, inlined.

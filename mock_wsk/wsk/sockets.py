@@ -43,7 +43,7 @@ class WSK_SOCKET:
         "backlog", "accept_irps", "stream_listens",
         # receive path
         "rx", "rx_tail", "rx_bytes", "indicating", "paused", "_retained", "receives",
-        "accepted_box", "dgrams",
+        "accepted_box", "receive_dpc", "dgrams",
         # basic sockets: extension interfaces registered with SIO_WSK_REGISTER_EXTENSION
         "extensions", "extension_events",
         # life cycle
@@ -89,6 +89,9 @@ class WSK_SOCKET:
         self._retained: dict[int, Any] = NO_DICT  # see the retained property
         self.receives: deque[tuple[Any, ...]] = NO_QUEUE  # posted WskReceive requests
         self.accepted_box: Out | None = None  # BytesAccepted, made at the first indication
+        # The DPC of its DISPATCH_LEVEL receive indications (dispatch.queue_receive), made with
+        # the first one.
+        self.receive_dpc: Any = None
         self.dgrams: deque[Any] = NO_QUEUE
         # made by the first WskSend (requests.py): the transport's submit bound to
         # send_acked, and the IRPs' cancel handler
