@@ -73,7 +73,8 @@ def KeFlushQueuedDpcs() -> None:
 class KTIMER(DispatcherObject):
     """``KTIMER``; initialise with KeInitializeTimer or KeInitializeTimerEx."""
 
-    __slots__ = ("Type", "signaled", "due", "period_ns", "dpc", "home_cpu", "event_seq")
+    __slots__ = ("Type", "signaled", "due", "period_ns", "dpc", "home_cpu", "event_seq",
+                 "expiry")
 
     def __init__(self, name: str = "timer") -> None:
         super().__init__(name)
@@ -83,9 +84,11 @@ class KTIMER(DispatcherObject):
         self.period_ns = 0
         self.dpc: KDPC | None = None
         self.home_cpu = 0
-        # The machine's sequence number of the pending expiry (-1 when not set): the expiry
-        # entry carries it, so an entry withdrawn since (cancelled, re-set) recognises itself.
+        # The machine's sequence number of the pending expiry (-1 when not set): re-setting or
+        # cancelling the timer withdraws that entry (Machine.cancel_call), so it never runs.
         self.event_seq = -1
+        # The arguments of every expiry entry (_expire_timer(self)), made once.
+        self.expiry = (self,)
 
     def is_signaled(self) -> bool:
         return self.signaled
@@ -95,7 +98,7 @@ class KTIMER(DispatcherObject):
             self.signaled = False
 
 
-def _expire_timer(timer: KTIMER, seq: int) -> None:
+def _expire_timer(timer: KTIMER) -> None:
     """A timer's due time has come (the machine's system context runs this): signal its
     waiters, re-arm a periodic timer and queue its DPC.
 
@@ -104,9 +107,8 @@ def _expire_timer(timer: KTIMER, seq: int) -> None:
     was still queued). It is the hot path of every periodic driver timer, so the machine's
     ``queue_dpc`` is inlined (the system context never takes a DPC inline, which is all that
     ``queue_dpc`` adds here) and the expiry entry is a plain function with its arguments (no
-    bound method to create per arming)."""
-    if seq != timer.event_seq:
-        return  # cancelled or re-set since (the machine skips withdrawn entries: belt and braces)
+    bound method to create per arming). An entry withdrawn since it was pushed (the timer was
+    cancelled or re-set) never gets here: the machine skips it."""
     m = _machine.active
     assert m is not None
     timer.signaled = True
@@ -122,9 +124,9 @@ def _expire_timer(timer: KTIMER, seq: int) -> None:
     period_ns = timer.period_ns
     if period_ns:
         due = timer.due = m.now + period_ns
-        seq = timer.event_seq = m._seq  # m.call_at(due, _expire_timer, timer, seq), inlined
+        seq = timer.event_seq = m._seq  # m.call_at(due, _expire_timer, timer), inlined
         m._seq = seq + 1
-        heappush(m._events, (due, seq, _expire_timer, (timer, seq)))
+        heappush(m._events, (due, seq, _expire_timer, timer.expiry))
     else:
         timer.due = None
         timer.event_seq = -1
@@ -185,16 +187,16 @@ def KeSetTimer(Timer: KTIMER, DueTime: Any, Dpc: KDPC | None) -> bool:
     preemption point (which would only count the step) are inlined."""
     m = _machine.active or _machine.active_machine()
     ctx = m.current
-    if m.preemptive or ctx is None or ctx.irql < DISPATCH_LEVEL:
+    if m.preemptive or ctx is None or ctx.irql != DISPATCH_LEVEL:
         m.preemption_point()
         ctx = m.current
         assert ctx is not None
+        if ctx.irql > DISPATCH_LEVEL:
+            check_max_irql(m, "KeSetTimer", DISPATCH_LEVEL)
     else:
         steps = m.steps = m.steps + 1
         if steps > m.step_budget:
             m.preemption_point()
-    if ctx.irql > DISPATCH_LEVEL:
-        check_max_irql(m, "KeSetTimer", DISPATCH_LEVEL)
     was_set = Timer.due is not None
     if was_set:  # re-set while pending: the old expiry is withdrawn
         m._cancelled.add(Timer.event_seq)
@@ -212,9 +214,9 @@ def KeSetTimer(Timer: KTIMER, DueTime: Any, Dpc: KDPC | None) -> bool:
     Timer.due = due
     Timer.period_ns = 0
     Timer.dpc = Dpc
-    seq = Timer.event_seq = m._seq  # m.call_at(due, _expire_timer, Timer, seq), inlined
+    seq = Timer.event_seq = m._seq  # m.call_at(due, _expire_timer, Timer), inlined
     m._seq = seq + 1
-    heappush(m._events, (due, seq, _expire_timer, (Timer, seq)))
+    heappush(m._events, (due, seq, _expire_timer, Timer.expiry))
     return was_set
 
 
