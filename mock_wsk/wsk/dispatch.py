@@ -260,12 +260,7 @@ def _deliver_receive(dpc: _ReceiveDpc, _context: None, sock: WSK_SOCKET, _unused
                           "not_entered"))
         sock.indicating = False  # the data stays buffered for WskReceive or a re-enable
         return
-    # EventRegistry.try_begin, inlined (the flag is enabled).
-    in_flight = events.in_flight
-    if in_flight is None:
-        in_flight = events.in_flight = {}
-    in_flight[WSK_EVENT_RECEIVE] = in_flight.get(WSK_EVENT_RECEIVE, 0) + 1
-    events.total_in_flight += 1
+    events.receiving += 1  # EventRegistry.try_begin, inlined (the flag is enabled)
     m = w.m
     ctx = m.current
     assert ctx is not None
@@ -298,9 +293,7 @@ def _deliver_receive(dpc: _ReceiveDpc, _context: None, sock: WSK_SOCKET, _unused
     if ctx.irql != irql:
         _irql_changed(m, ctx, irql, sock, "WskReceiveEvent")
     # EventRegistry.end, inlined.
-    count = in_flight[WSK_EVENT_RECEIVE] - 1
-    in_flight[WSK_EVENT_RECEIVE] = count
-    events.total_in_flight -= 1
+    count = events.receiving = events.receiving - 1
     if not count and events.pending is not None and WSK_EVENT_RECEIVE in events.pending:
         for irp in events.pending.pop(WSK_EVENT_RECEIVE):
             if irp is not None:

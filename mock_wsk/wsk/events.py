@@ -4,8 +4,8 @@ It answers the questions of CONTRACTS A.4 and A.6-A.7 and nothing else:
 
 * which callbacks are enabled (``enabled``), which of them can never be disabled (``static``),
   which connection callbacks a listener hands to the sockets it accepts (``inherited``);
-* how many calls of each callback are in progress (``in_flight``; from entry to return, the
-  disabling caller's own call included);
+* how many calls of each callback are in progress (:meth:`calls_in_flight`; from entry to
+  return, the disabling caller's own call included);
 * what a disable request does: :meth:`disable` returns ``SUCCESS`` (nothing in flight: disabled
   now), ``PENDING`` (in flight, the caller gave a completion token, e.g. an IRP) or
   ``EVENT_PENDING`` (in flight, no token). In every case the callback stops being *enterable* at
@@ -21,6 +21,8 @@ from __future__ import annotations
 import enum
 from typing import Any
 
+from mock_wsk.constants import WSK_EVENT_RECEIVE
+
 # A disable without a completion token (EVENT_PENDING) is queued as this marker.
 NO_TOKEN: Any = None
 
@@ -34,16 +36,19 @@ class DisableOutcome(enum.Enum):
 class EventRegistry:
     """Enabled / static / inherited masks and per-event in-flight counts of one socket."""
 
-    __slots__ = ("enabled", "static", "inherited", "in_flight", "total_in_flight", "pending",
+    __slots__ = ("enabled", "static", "inherited", "receiving", "in_flight", "pending",
                  "closed")
 
     def __init__(self, static: int = 0) -> None:
         self.enabled = static
         self.static = static
         self.inherited = 0  # listeners only: connection flags applied to sockets they accept
-        # Both dicts are created on first use (an idle socket of 10,000 needs neither).
+        # WskReceiveEvent calls in flight: the one event called per packet keeps its count in
+        # a slot, which the fused receive delivery (dispatch._deliver_receive) updates directly.
+        self.receiving = 0
+        # The other events' counts, and the disables: both dicts are created on first use (an
+        # idle socket of 10,000 needs neither).
         self.in_flight: dict[int, int] | None = None
-        self.total_in_flight = 0
         # event flag -> tokens of disables waiting for that event's in-flight calls to return
         self.pending: dict[int, list[Any]] | None = None
         self.closed = False
@@ -87,29 +92,42 @@ class EventRegistry:
         """A call of ``flag``'s callback is about to be entered: allowed only while enabled."""
         if not self.enabled & flag:
             return False
+        if flag == WSK_EVENT_RECEIVE:
+            self.receiving += 1
+            return True
         in_flight = self.in_flight
         if in_flight is None:
             in_flight = self.in_flight = {}
         in_flight[flag] = in_flight.get(flag, 0) + 1
-        self.total_in_flight += 1
         return True
 
     def end(self, flag: int) -> list[Any]:
         """A call returned. Returns the tokens of the disables that complete now (the last
         in-flight call of that event returned); NO_TOKEN entries stand for EVENT_PENDING ones."""
-        in_flight = self.in_flight
-        assert in_flight is not None, "end() without try_begin()"
-        count = in_flight[flag] - 1
-        in_flight[flag] = count
-        self.total_in_flight -= 1
+        if flag == WSK_EVENT_RECEIVE:
+            assert self.receiving, "end() without try_begin()"
+            count = self.receiving = self.receiving - 1
+        else:
+            in_flight = self.in_flight
+            assert in_flight is not None, "end() without try_begin()"
+            count = in_flight[flag] - 1
+            in_flight[flag] = count
         pending = self.pending
         if count or pending is None or flag not in pending:
             return _EMPTY
         return pending.pop(flag)
 
     def calls_in_flight(self, flag: int) -> int:
+        if flag == WSK_EVENT_RECEIVE:
+            return self.receiving
         in_flight = self.in_flight
         return in_flight.get(flag, 0) if in_flight is not None else 0
+
+    @property
+    def total_in_flight(self) -> int:
+        """Calls of any callback in progress (asked when the socket closes)."""
+        in_flight = self.in_flight
+        return self.receiving + (sum(in_flight.values()) if in_flight is not None else 0)
 
     # ------------------------------------------------------------------ close
 
@@ -120,7 +138,8 @@ class EventRegistry:
         self.inherited = 0
 
     def __repr__(self) -> str:
-        busy = {f"{k:#x}": v for k, v in (self.in_flight or {}).items() if v}
+        counts = {WSK_EVENT_RECEIVE: self.receiving, **(self.in_flight or {})}
+        busy = {f"{k:#x}": v for k, v in counts.items() if v}
         return (f"<EventRegistry enabled={self.enabled:#x} static={self.static:#x} "
                 f"inherited={self.inherited:#x} in_flight={busy}>")
 

@@ -185,8 +185,7 @@ def cover_entry(coverage: set[Any], sock: WSK_SOCKET, name: str, flag: int, irql
     """A callback is entered: ``("wsk", category, state, callback, in flight, IRQL)``, where
     *in flight* counts this event's calls on the socket including this one, capped at 2 (1: it
     runs alone, 2: it overlaps another call of the same callback)."""
-    in_flight = sock.events.in_flight
-    n = in_flight.get(flag, 0) if in_flight is not None else 0
+    n = sock.events.calls_in_flight(flag)
     # ``_value_``/``_name_``: the enum's ``value``/``name`` properties cost a descriptor call.
     coverage.add(("wsk", sock.category._value_, sock.state._name_, name, n if n < 2 else 2,
                   irql))
