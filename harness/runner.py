@@ -15,7 +15,13 @@ from harness.actions import get_action
 from harness.errors import ScenarioError
 from harness.scenario import Scenario
 from harness.stubs import load_image
-from mock_wsk.kernel.driver import LoadedDriver, check_unload_finished, load_driver, unload_driver
+from mock_wsk.kernel.driver import (
+    LoadedDriver,
+    check_unload_finished,
+    load_driver,
+    stub_globals,
+    unload_driver,
+)
 from mock_wsk.machine import Machine
 from mock_wsk.scheduling import Strategy, make_strategy
 from mock_wsk.status import status_name
@@ -231,7 +237,7 @@ def collect_metrics(run: Run) -> dict[str, float]:
     # The stub's own numbers, not the WDK constants its `from mock_wsk.wdk import *` brought in
     # (hundreds of them would drown the metrics table and every "available names" hint).
     constants = vars(wdk)
-    for name, value in vars(run.module).items():
+    for name, value in stub_globals(run.module).items():
         if not name.startswith("_") and isinstance(value, int | float) and \
                 not isinstance(value, type) and not (
                     name in constants and constants[name] is value):
@@ -252,7 +258,7 @@ def expression_constants(run: Run) -> dict[str, float]:
 
     out: dict[str, float] = {name: int(member) for name, member in NTSTATUS.__members__.items()}
     constants = vars(wdk)
-    for name, value in vars(run.module).items():
+    for name, value in stub_globals(run.module).items():
         if name in constants and constants[name] is value and isinstance(value, int) and \
                 not isinstance(value, bool | type):
             out[f"driver.{name}"] = int(value)
