@@ -204,6 +204,10 @@ class Cpu:
         return f"<Cpu {self.index} irql={self.irql} stack={len(self.stack)} dpcs={len(self.dpcs)}>"
 
 
+# Decision(kind, n, choice) without the named tuple's Python-level __new__ (a frame per
+# decision): the same tuple, built in C.
+_new_decision = tuple.__new__
+
 # What a CPU would do if chosen to step.
 _RUN, _DPC, _READY = 0, 1, 2
 _RUNNING, _READY_STATE = CtxState.RUNNING, CtxState.READY  # the scheduler's hot checks
@@ -233,8 +237,8 @@ def _context_worker(machine: Machine, ctx: Context) -> None:
     while True:
         machine._context_main(ctx)
         sched = machine._sched
+        idle = machine._idle  # this thread's pool (Machine.run set it)
         machine = ctx = None  # type: ignore[assignment]
-        idle = _idle_greenlets()
         if sched is None or len(idle) >= _POOL_MAX:
             return  # back to the parent (the scheduler), like any finished greenlet
         idle.append(greenlet.getcurrent())
@@ -353,13 +357,17 @@ class Machine:
         choice = self.strategy.choose(kind, options)
         if not 0 <= choice < n:
             raise ValueError(f"strategy answered {choice} to a {n}-way {kind} decision")
-        self.decisions.append(Decision(kind, n, choice))
+        self.decisions.append(_new_decision(Decision, (kind, n, choice)))
         coverage = self.coverage
         if coverage is not None:
             # State: the asking context (name, IRQL, innermost WSK callback) and what is on
             # every CPU; event: which answer the question got.
             ctx = self.current
-            tops = tuple([cpu.stack[-1].name if cpu.stack else "" for cpu in self.cpus])
+            names = []  # a plain loop: a comprehension is a function call of its own
+            for cpu in self.cpus:
+                stack = cpu.stack
+                names.append(stack[-1].name if stack else "")
+            tops = tuple(names)
             if ctx is None:
                 coverage.add(("sched", "", -1, "", tops, kind, n, choice))
             else:

@@ -83,32 +83,12 @@ class WaitBlock:
         self.deadline = deadline
         self.timeout_seq: int | None = None  # the pending timeout entry, if any
 
-    def satisfied_status(self) -> int | None:
-        """The status the wait would return now, or None if it must keep waiting."""
-        if self.wait_all:
-            if all(o.is_signaled() for o in self.objects):
-                return STATUS_WAIT_0
-            return None
-        for index, obj in enumerate(self.objects):
-            if obj.is_signaled():
-                return STATUS_WAIT_0 + index
-        return None
-
-    def consume_for(self, status: int) -> None:
-        if self.wait_all:
-            for obj in self.objects:
-                obj.consume()
-        else:
-            self.objects[status - STATUS_WAIT_0].consume()
-
     def try_satisfy(self, m: Machine) -> None:
         if self.done:
             return
-        status = self.satisfied_status()
-        if status is None:
-            return
-        self.consume_for(status)
-        self.finish(m, status)
+        status = _take(self.objects, self.wait_all)
+        if status is not None:
+            self.finish(m, status)
 
     def finish(self, m: Machine, status: int) -> None:
         self.done = True
@@ -132,6 +112,23 @@ class WaitBlock:
         return f"{kind} {names} ({timeout})".strip()
 
 
+def _take(objects: Sequence[DispatcherObject], wait_all: bool) -> int | None:
+    """The status a wait on ``objects`` returns now, what satisfies it consumed (a
+    synchronization event resets); None if it must keep waiting."""
+    if wait_all:
+        for obj in objects:
+            if not obj.is_signaled():
+                return None
+        for obj in objects:
+            obj.consume()
+        return STATUS_WAIT_0
+    for index, obj in enumerate(objects):
+        if obj.is_signaled():
+            obj.consume()
+            return STATUS_WAIT_0 + index
+    return None
+
+
 def _deadline(m: Machine, timeout_100ns: int | None) -> int | None:
     if timeout_100ns is None:
         return None
@@ -147,27 +144,12 @@ def wait_for_objects(m: Machine, objects: Sequence[DispatcherObject], wait_all: 
     ctx = m.current
     assert ctx is not None
     coverage = m.coverage
-    # Already signalled: WaitBlock.satisfied_status + consume_for, without building the block.
-    status: int | None = None
-    if wait_all:
-        if all(o.is_signaled() for o in objects):
-            status = STATUS_WAIT_0
-    else:
-        for index, obj in enumerate(objects):
-            if obj.is_signaled():
-                status = STATUS_WAIT_0 + index
-                break
+    status = _take(objects, wait_all)  # already signalled: no block to build
     if status is not None:
         if coverage is not None:
             m.cover_here(coverage, "kernel", _kind_of(objects), "wait_satisfied")
-        if wait_all:
-            for o in objects:
-                o.consume()
-        else:
-            objects[status - STATUS_WAIT_0].consume()
         return status
-    timeout_100ns = quad(timeout)
-    deadline = _deadline(m, timeout_100ns)
+    deadline = None if timeout is None else _deadline(m, quad(timeout))
     if deadline is not None and deadline <= m.now:
         if coverage is not None:
             m.cover_here(coverage, "kernel", _kind_of(objects), "wait_timeout_now")
@@ -182,7 +164,7 @@ def wait_for_objects(m: Machine, objects: Sequence[DispatcherObject], wait_all: 
                           "status_chosen_by": cite("kernel.unblockable_wait_status")},
                  params=(ctx.irql, 0, 0))
         return choose("kernel.unblockable_wait_status")
-    if ctx.irql > APC_LEVEL or not m.can_block():
+    if ctx.irql > APC_LEVEL or ctx.glet is None:  # m.can_block(), of the context at hand
         m.report("irql.wait_above_apc", f"{ddi} with a non-zero timeout at IRQL {ctx.irql}",
                  objects={"waits_for": ", ".join(o.name for o in objects),
                           "status_chosen_by": cite("kernel.unblockable_wait_status")},
@@ -251,7 +233,8 @@ def KeSetEvent(Event: KEVENT, Increment: int, Wait: bool) -> int:
     if coverage is not None:
         m.cover_here(coverage, "kernel", "KEVENT",
                      "set_waiters" if Event.waiters else "set_signaled" if previous else "set")
-    Event.signal_waiters(m)
+    if Event.waiters:
+        Event.signal_waiters(m)
     return previous
 
 
