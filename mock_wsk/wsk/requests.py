@@ -11,7 +11,6 @@ that IoCancelIrp and WskCloseSocket can cancel them.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -409,14 +408,13 @@ def WskSend(Socket: Any, Buffer: Any, Flags: int, Irp: Any) -> int:
         _enter(Socket, "WskSend")  # raises: no machine is running, or not a WSK_SOCKET
         raise TypeError(f"WskSend needs a WSK_SOCKET, got {Socket!r}")
     m.preemption_point()
-    w = _last_wsk[0]()
-    if w is None or w.m is not m:
-        w = _wsk_of(m)
+    # The provider (m.subsystem(Wsk)) is looked up only by the paths that need it: a send that
+    # goes to the transport does not.
     if Socket.state >= _CLOSING:
         _after_close(m, Socket, "WskSend")
         status = int(fidelity.choose("wsk.after_close"))
     elif Irp is None:
-        status = _irp_missing(w, Socket, "WskSend")
+        status = _irp_missing(m.subsystem(Wsk), Socket, "WskSend")
     else:
         if not irp_begin(m, Irp, "WskSend"):  # w.begin, without the extra call
             status = int(fidelity.choose("wsk.bad_irp"))
@@ -428,10 +426,10 @@ def WskSend(Socket: Any, Buffer: Any, Flags: int, Irp: Any) -> int:
             Socket.calls += 1
             try:
                 if Socket.dead or Socket.aborted:
-                    outcome = _broken(w, Socket)
+                    outcome = _broken(m.subsystem(Wsk), Socket)
                 elif (Socket.state is not _CONNECTED or Socket.category not in _SEND_CATEGORIES) \
                         and (reason := can_send(Socket.category, Socket.state)):
-                    outcome = bad_state(w, Socket, reason)
+                    outcome = bad_state(m.subsystem(Wsk), Socket, reason)
                 elif Flags & WSK_FLAG_NODELAY and not Socket.transport.nodelay_supported:
                     outcome = STATUS_NOT_SUPPORTED, 0  # C.13: the transport refuses the flag
                 elif Buffer is None:
@@ -455,8 +453,9 @@ def WskSend(Socket: Any, Buffer: Any, Flags: int, Irp: Any) -> int:
                     if submit is None:  # the socket's first send (see connect_socket)
                         # Made once: the transport's submit bound to this socket's completion,
                         # and the IRPs' cancel handler (a C partial, not one per send).
+                        w = m.subsystem(Wsk)
                         submit = Socket.send_submit = Socket.transport.sender(
-                            partial(send_acked, w, Socket))
+                            _SendAcks(w, Socket).send_acked)
                         Socket.send_cancel = partial(_cancel, w, Socket)
                     if Irp.Cancel:  # irp_set_cancel_handler refuses: cancelled already
                         Socket.send_cancel(Irp)
@@ -469,6 +468,7 @@ def WskSend(Socket: Any, Buffer: Any, Flags: int, Irp: Any) -> int:
                 status = STATUS_PENDING
             else:
                 status, information = outcome
+                w = m.subsystem(Wsk)
                 if not NT_SUCCESS(status):
                     status = w.fail(Irp, status)
                 else:
@@ -481,57 +481,57 @@ def WskSend(Socket: Any, Buffer: Any, Flags: int, Irp: Any) -> int:
 WskSend.RECORDS_RETURN = True  # type: ignore[attr-defined]  # see traced_call
 
 
-def _no_wsk() -> Wsk | None:
-    return None
+class _SendAcks:
+    """A socket's send-completion callback, :meth:`send_acked` bound (the transport's
+    ``on_complete``): the interpreter runs a bound method's call in its own loop, where a
+    ``partial`` of a function is a C call that starts another one (once per send)."""
 
+    __slots__ = ("w", "sock")
 
-# The provider WskSend last ran on, weakly (it must not keep a finished machine alive):
-# m.subsystem(Wsk) without the call on the hot path (a run has one machine; tests and
-# benchmarks make many, one after the other).
-_last_wsk: list[Callable[[], Wsk | None]] = [_no_wsk]
+    def __init__(self, w: Wsk, sock: WSK_SOCKET) -> None:
+        self.w = w
+        self.sock = sock
 
-
-def _wsk_of(m: Any) -> Wsk:
-    w: Wsk = m.subsystem(Wsk)
-    _last_wsk[0] = weakref.ref(w)
-    return w
-
-
-def send_acked(w: Wsk, sock: WSK_SOCKET, use: Any, length: int) -> None:
-    """The transport says the peer acknowledged all of a send (system context): the peer
-    checks the stream's content token, and the IRP completes from a DPC with the bytes sent
-    in IoStatus.Information (C.14). ``use`` is the send's MDL use (its token: see WskSend)."""
-    if use.released:
-        return  # cancelled or aborted meanwhile (that released the use and forgot the IRP)
-    irp = use.irp
-    if use.dirty:
-        # The bytes on the wire are not the ones the driver passed: the peer sees corruption
-        # (fidelity: wsk.send_corruption; the rule was reported at the write or free).
-        sock.transport.corrupt_sends += 1
-    m = w.m
-    use.release(m)
-    peer = sock.peer
-    if peer is not None:
-        peer.received(length, use.digest)
-    # complete_pending, inlined for the one status a send completes with here. The IRP is
-    # pending with this use as its entry: whatever forgets it releases the use first.
-    del sock.pend[irp]
-    irp._cancel_handler = None  # irp_set_cancel_handler(irp, None)
-    # Wsk.run_in_dpc, inlined: a reusable KDPC of the send pool (routine and context preset).
-    pool = w._send_dpcs
-    if pool:
-        dpc = pool.pop()
-    else:
-        dpc = KDPC("WskCompleteIrp")
-        dpc.DeferredRoutine = _send_done
-        dpc.DeferredContext = w
-    m.queue_dpc(sock.home_cpu, dpc, irp, length)
+    def send_acked(self, use: Any, length: int) -> None:
+        """The transport says the peer acknowledged all of a send (system context): the peer
+        checks the stream's content token, and the IRP completes from a DPC with the bytes
+        sent in IoStatus.Information (C.14). ``use`` is the send's MDL use (its token: see
+        WskSend)."""
+        if use.released:
+            return  # cancelled or aborted meanwhile (that released the use and forgot the IRP)
+        irp = use.irp
+        sock = self.sock
+        if use.dirty:
+            # The bytes on the wire are not the ones the driver passed: the peer sees
+            # corruption (fidelity: wsk.send_corruption; the rule was reported at the write or
+            # free).
+            sock.transport.corrupt_sends += 1
+        w = self.w
+        m = w.m
+        use.release(m)
+        peer = sock.peer
+        if peer is not None:
+            peer.received(length, use.digest)
+        # complete_pending, inlined for the one status a send completes with here. The IRP is
+        # pending with this use as its entry: whatever forgets it releases the use first.
+        del sock.pend[irp]
+        irp._cancel_handler = None  # irp_set_cancel_handler(irp, None)
+        # Wsk.run_in_dpc, inlined: a reusable KDPC of the send pool (routine and context
+        # preset).
+        pool = w._send_dpcs
+        if pool:
+            dpc = pool.pop()
+        else:
+            dpc = KDPC("WskCompleteIrp")
+            dpc.DeferredRoutine = _send_done
+            dpc.DeferredContext = w
+        m.queue_dpc(sock.home_cpu, dpc, irp, length)
 
 
 def _send_done(dpc: KDPC, w: Wsk, irp: Any, length: int) -> None:
     """The DPC completing an acknowledged send (core._dpc_trampoline + _complete_pended)."""
     w._send_dpcs.append(dpc)  # already dequeued: reusable from here on
-    irp_complete(w.m, irp, STATUS_SUCCESS, length, pending_returned=True)
+    irp_complete(w.m, irp, STATUS_SUCCESS, length, True)  # pending_returned
 
 
 def WskReceive(Socket: Any, Buffer: Any, Flags: int, Irp: Any) -> int:
