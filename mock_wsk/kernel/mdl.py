@@ -473,19 +473,15 @@ class SpanUse(_Watcher):
     # ``irp`` as in MdlUse; the fields a send's acknowledgement reads come first, together.
     __slots__ = ("irp", "length", "digest", "released", "mdl", "block", "owner")
 
-    def __init__(self, owner: str, mdl: MDL, block: PoolMemory, start: int, length: int,
-                 digest: int) -> None:
-        self.owner = owner
-        self.mdl = mdl
-        self.block = block
-        self.start = start
-        self.end = start + length
-        self.length = length
-        self.digest = digest
-        self.dirty = False
-        self.reported = False
-        self.released = False
-        self.irp: Any = None
+    # No __init__: mdl_chain_acquire, the one maker, fills a bare instance (a class call
+    # with an __init__ costs a second interpreter loop, once per send).
+    irp: Any
+    length: int
+    digest: int
+    released: bool
+    mdl: MDL
+    block: PoolMemory
+    owner: str
 
     def request_owner(self) -> str:
         return self.owner
@@ -623,7 +619,16 @@ def mdl_chain_acquire(m: Machine, Mdl: MDL | None, Offset: int, Length: int,
         if watch:
             # A SpanUse is its own watch (_add_watch, inlined: a live PoolBlock, plain
             # attribute access works).
-            span = SpanUse(owner, Mdl, block, start, Length, digest)
+            span = _new_span(SpanUse)
+            span.irp = None
+            span.length = Length
+            span.digest = digest
+            span.released = span.dirty = span.reported = False
+            span.mdl = Mdl
+            span.block = block
+            span.owner = owner
+            span.start = start
+            span.end = start + Length
             watches = block._pool_watches
             if watches is None:
                 block._pool_watches = span  # the block's only watch: itself, no dict
@@ -656,6 +661,7 @@ def mdl_chain_acquire(m: Machine, Mdl: MDL | None, Offset: int, Length: int,
 
 
 _LIVE_BLOCKS = (PoolBlock, PagedPoolBlock)
+_new_span = object.__new__
 
 
 def _add_watch(use: MdlUse, block: PoolMemory, start: int, end: int) -> None:
