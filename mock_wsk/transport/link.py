@@ -44,38 +44,43 @@ OnComplete = Callable[[Any, int], None]  # (send_id: the owner's opaque token, l
 OnIsb = Callable[[int, int], None]
 
 
-class _Sampler:
-    """One bounded time series: appends on events, thins itself when it reaches the cap."""
+class _Sampler(list[tuple[int, float]]):
+    """One bounded time series, the list of its points itself: appends on events, thins
+    itself when it reaches the cap. (A list subclass: an add touches one object, not a
+    sampler and the list it holds; with thousands of connections each event's is cold.)"""
 
     # ``last_v`` is the last point's value (None before the first): the "unchanged" test reads
     # it here instead of the last point, a tuple and a number elsewhere in memory.
-    __slots__ = ("points", "last_v", "last_t", "min_gap")
+    __slots__ = ("last_v", "last_t", "min_gap")
 
     def __init__(self) -> None:
-        self.points: Series = []
+        super().__init__()
         self.last_v: float | None = None
         self.last_t = -1
         self.min_gap = 0
 
+    @property
+    def points(self) -> Series:
+        """The points, oldest first (the sampler itself)."""
+        return self
+
     def add(self, t: int, value: float, force: bool = False) -> None:
-        points = self.points
-        if points and not force:
+        if self and not force:
             if self.last_v == value:
                 return
             if t - self.last_t < self.min_gap:
-                points[-1] = (t, value)  # keep the latest value of a dense burst
+                self[-1] = (t, value)  # keep the latest value of a dense burst
                 self.last_v = value
                 return
-        points.append((t, value))
+        self.append((t, value))
         self.last_v = value
         self.last_t = t
-        if len(points) >= SERIES_CAP:
+        if len(self) >= SERIES_CAP:
             self.thin(t)
 
     def thin(self, t: int) -> None:
         """The cap is reached (at time ``t``): drop every other point, double the interval."""
-        points = self.points
-        del points[1:-1:2]
+        del self[1:-1:2]
         self.min_gap = max(1, self.min_gap * 2) if self.min_gap else max(1, t // SERIES_CAP)
 
 
@@ -239,7 +244,14 @@ class FlowDriver:
         if series is None:
             series = self._series()
         series.add(now, outstanding)
-        self._rearm(flow)  # a send behind others does not move the next event
+        # A send behind others does not move the next event: with a wake-up armed no later
+        # than the oldest acknowledgement and nothing else due (next_event_time's other
+        # answers), _rearm would do nothing.
+        armed = self._armed
+        flight = flow._flight
+        if armed is None or not flight or flight[0][0] < armed or flow._outbox \
+                or flow._wu_time is not None:
+            self._rearm(flow)
 
     def set_params(self, **changes: Any) -> None:
         now = self.m.now
