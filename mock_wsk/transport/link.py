@@ -54,7 +54,7 @@ class _Sampler(list[tuple[int, float]]):
     __slots__ = ("last_v", "last_t", "min_gap")
 
     def __init__(self) -> None:
-        super().__init__()
+        # No list.__init__: a new list is already empty (a series is made with no points).
         self.last_v: float | None = None
         self.last_t = -1
         self.min_gap = 0
