@@ -101,6 +101,39 @@ def SyncComplete(DeviceObject, Irp, Context):
     return STATUS_MORE_PROCESSING_REQUIRED
 
 
+def BuildSends(window):
+    """``window`` sends, each a buffer, its MDL and an IRP; any NULL stops with the error (what
+    was built stays in Sends for FreeResources)."""
+    for _ in range(window):
+        send = SEND_CONTEXT()
+        Sends.append(send)
+        send.Buffer = ExAllocatePool2(POOL_FLAG_NON_PAGED, SendSize, TAG)
+        if send.Buffer is None:
+            return STATUS_INSUFFICIENT_RESOURCES
+        send.Mdl = IoAllocateMdl(send.Buffer, SendSize, FALSE, FALSE, None)
+        send.Irp = IoAllocateIrp(1, FALSE)
+        if send.Mdl is None or send.Irp is None:
+            return STATUS_INSUFFICIENT_RESOURCES
+        MmBuildMdlForNonPagedPool(send.Mdl)
+        send.WskBuf = WSK_BUF(send.Mdl, 0, SendSize)
+    return STATUS_SUCCESS
+
+
+def FreeResources():
+    global CloseIrp
+    for send in Sends:
+        if send.Mdl is not None:
+            IoFreeMdl(send.Mdl)
+        if send.Buffer is not None:
+            ExFreePool(send.Buffer)
+        if send.Irp is not None:
+            IoFreeIrp(send.Irp)
+    Sends.clear()
+    if CloseIrp is not None:
+        IoFreeIrp(CloseIrp)
+        CloseIrp = None
+
+
 def DriverEntry(DriverObject, RegistryPath):
     global Socket, SendSize, CloseIrp, Pending, StopAt, connect_status
     params = RegistryPath.Parameters
@@ -111,24 +144,27 @@ def DriverEntry(DriverObject, RegistryPath):
     KeInitializeEvent(Closed, NotificationEvent, FALSE)
     DriverObject.DriverUnload = DriverUnload
     CloseIrp = IoAllocateIrp(1, FALSE)
-    for _ in range(window):
-        send = SEND_CONTEXT()
-        send.Buffer = ExAllocatePool2(POOL_FLAG_NON_PAGED, SendSize, TAG)
-        send.Mdl = IoAllocateMdl(send.Buffer, SendSize, FALSE, FALSE, None)
-        MmBuildMdlForNonPagedPool(send.Mdl)
-        send.WskBuf = WSK_BUF(send.Mdl, 0, SendSize)
-        send.Irp = IoAllocateIrp(1, FALSE)
-        Sends.append(send)
+    status = BuildSends(window)
+    if CloseIrp is None or not NT_SUCCESS(status):
+        FreeResources()  # a failed DriverEntry gets no DriverUnload: free what was built
+        return STATUS_INSUFFICIENT_RESOURCES
     status = WskRegister(WSK_CLIENT_NPI(None, WSK_CLIENT_DISPATCH()), Registration)
     if not NT_SUCCESS(status):
+        FreeResources()
         return status
     status = WskCaptureProviderNPI(Registration, WSK_INFINITE_WAIT, ProviderNpi)
     if not NT_SUCCESS(status):
         WskDeregister(Registration)
+        FreeResources()
         return status
     done = KEVENT("ConnectDone")
     KeInitializeEvent(done, NotificationEvent, FALSE)
     irp = IoAllocateIrp(1, FALSE)
+    if irp is None:
+        WskReleaseProviderNPI(Registration)
+        WskDeregister(Registration)
+        FreeResources()
+        return STATUS_INSUFFICIENT_RESOURCES
     IoSetCompletionRoutine(irp, SyncComplete, done, TRUE, TRUE, TRUE)
     remote = SOCKADDR_IN(AF_INET, params.get("port", 7000), params.get("address", "10.0.0.2"))
     status = ProviderNpi.Dispatch.WskSocketConnect(
@@ -164,9 +200,4 @@ def DriverUnload(DriverObject):
         KeWaitForSingleObject(Closed, Executive, KernelMode, FALSE, None)
     WskReleaseProviderNPI(Registration)
     WskDeregister(Registration)
-    for send in Sends:
-        IoFreeMdl(send.Mdl)
-        ExFreePool(send.Buffer)
-        IoFreeIrp(send.Irp)
-    if CloseIrp is not None:
-        IoFreeIrp(CloseIrp)
+    FreeResources()

@@ -207,11 +207,25 @@ def BuildSends(count):
             FreeSend(send)
             return STATUS_INSUFFICIENT_RESOURCES
         send.Mdl = IoAllocateMdl(send.Buffer, SendSize, FALSE, FALSE, None)
+        if send.Mdl is None:
+            FreeSend(send)
+            return STATUS_INSUFFICIENT_RESOURCES
         MmBuildMdlForNonPagedPool(send.Mdl)
         send.WskBuf = WSK_BUF(send.Mdl, 0, SendSize)
         Sends.append(send)
         FreeSends.append(send)
     return STATUS_SUCCESS
+
+
+def FreeResources():
+    global CloseIrp
+    for send in Sends:
+        FreeSend(send)
+    Sends.clear()
+    FreeSends.clear()
+    if CloseIrp is not None:
+        IoFreeIrp(CloseIrp)
+        CloseIrp = None
 
 
 def FreeSend(send):
@@ -240,13 +254,16 @@ def DriverEntry(DriverObject, RegistryPath):
     status = BuildSends(params.get("buffers", 256))
     CloseIrp = IoAllocateIrp(1, FALSE)
     if not NT_SUCCESS(status) or CloseIrp is None:
+        FreeResources()  # a failed DriverEntry gets no DriverUnload: free what was built
         return STATUS_INSUFFICIENT_RESOURCES
     status = WskRegister(WSK_CLIENT_NPI(None, WSK_CLIENT_DISPATCH()), Registration)
     if not NT_SUCCESS(status):
+        FreeResources()
         return status
     status = WskCaptureProviderNPI(Registration, WSK_INFINITE_WAIT, ProviderNpi)
     if not NT_SUCCESS(status):
         WskDeregister(Registration)
+        FreeResources()
         return status
     remote = SOCKADDR_IN(AF_INET, params.get("port", 7000), params.get("address", "10.0.0.2"))
     Dispatch = WSK_CLIENT_CONNECTION_DISPATCH(None, None, WskSendBacklogEvent)
@@ -296,10 +313,7 @@ def DriverUnload(DriverObject):
             KeWaitForSingleObject(Closed, Executive, KernelMode, FALSE, None)
     WskReleaseProviderNPI(Registration)
     WskDeregister(Registration)
-    for send in Sends:
-        FreeSend(send)
-    if CloseIrp is not None:
-        IoFreeIrp(CloseIrp)
+    FreeResources()
 
 
 def sizeof(type_name):

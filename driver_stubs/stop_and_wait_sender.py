@@ -54,23 +54,29 @@ def CallAndWait(irp, call, *args):
 
 
 def SenderThread(StartContext):
+    """Sends until told to stop on the IRP DriverEntry connected with (``StartContext``), then
+    closes the socket and frees the IRP."""
     global sends_completed, bytes_completed, send_failures, Socket
-    irp = IoAllocateIrp(1, FALSE)
+    irp = StartContext
     buffer = ExAllocatePool2(POOL_FLAG_NON_PAGED, SendSize, TAG)
-    mdl = IoAllocateMdl(buffer, SendSize, FALSE, FALSE, None)
-    MmBuildMdlForNonPagedPool(mdl)
-    wskbuf = WSK_BUF(mdl, 0, SendSize)
-    while not Stopping and (not StopAt or KeQueryInterruptTime() < StopAt):
-        status, sent = CallAndWait(irp, Socket.Dispatch.WskSend, Socket, wskbuf, 0)
-        if not NT_SUCCESS(status):
-            send_failures += 1
-            break
-        sends_completed += 1
-        bytes_completed += sent
+    mdl = IoAllocateMdl(buffer, SendSize, FALSE, FALSE, None) if buffer is not None else None
+    if mdl is None:
+        send_failures += 1  # no memory to send from: close at once
+    else:
+        MmBuildMdlForNonPagedPool(mdl)
+        wskbuf = WSK_BUF(mdl, 0, SendSize)
+        while not Stopping and (not StopAt or KeQueryInterruptTime() < StopAt):
+            status, sent = CallAndWait(irp, Socket.Dispatch.WskSend, Socket, wskbuf, 0)
+            if not NT_SUCCESS(status):
+                send_failures += 1
+                break
+            sends_completed += 1
+            bytes_completed += sent
+        IoFreeMdl(mdl)
     CallAndWait(irp, Socket.Dispatch.WskCloseSocket, Socket)  # done, or dead: close now
     Socket = None
-    IoFreeMdl(mdl)
-    ExFreePool(buffer)
+    if buffer is not None:
+        ExFreePool(buffer)
     IoFreeIrp(irp)
     PsTerminateSystemThread(STATUS_SUCCESS)
 
@@ -88,14 +94,18 @@ def DriverEntry(DriverObject, RegistryPath):
     if not NT_SUCCESS(status):
         WskDeregister(Registration)
         return status
-    irp = IoAllocateIrp(1, FALSE)
+    irp = IoAllocateIrp(1, FALSE)  # connects, then the sender thread's (it frees it)
+    if irp is None:
+        WskReleaseProviderNPI(Registration)
+        WskDeregister(Registration)
+        return STATUS_INSUFFICIENT_RESOURCES
     remote = SOCKADDR_IN(AF_INET, params.get("port", 7000), params.get("address", "10.0.0.2"))
     status, sock = CallAndWait(irp, ProviderNpi.Dispatch.WskSocketConnect, ProviderNpi.Client,
                                SOCK_STREAM, IPPROTO_TCP, SOCKADDR_IN(AF_INET, 0, 0), remote, 0,
                                None, Dispatch, None, None, None)
-    IoFreeIrp(irp)
     connect_status = status
     if not NT_SUCCESS(status):
+        IoFreeIrp(irp)
         return STATUS_SUCCESS
     Socket = sock
     if Events:
@@ -103,7 +113,7 @@ def DriverEntry(DriverObject, RegistryPath):
     stop_ms = params.get("stop_ms", 0)
     StopAt = KeQueryInterruptTime() + stop_ms * 10_000 if stop_ms else 0  # 100 ns units
     handle = HANDLE()
-    PsCreateSystemThread(handle, THREAD_ALL_ACCESS, None, None, None, SenderThread, None)
+    PsCreateSystemThread(handle, THREAD_ALL_ACCESS, None, None, None, SenderThread, irp)
     ObReferenceObjectByHandle(handle.value, THREAD_ALL_ACCESS, None, KernelMode,
                               thread := PVOID(), None)
     Thread = thread.value

@@ -22,6 +22,7 @@ from mock_wsk.kernel.driver import (
     stub_globals,
     unload_driver,
 )
+from mock_wsk.kernel.pool import PoolTracker
 from mock_wsk.machine import Machine
 from mock_wsk.scheduling import Strategy, make_strategy
 from mock_wsk.status import status_name
@@ -154,11 +155,14 @@ class Run:
         s, m = self.scenario, self.machine
         # A callable DriverEntry makes it a driver whatever else it defines; is_app's lookup of
         # `main` first fails (a formatted AttributeError, ~6k instructions) for every driver.
+        explore = s.sections.get("explore")
+        if explore is not None and explore.fail_allocations:
+            fail_one_allocation(m, explore.fail_allocations)
         if not callable(vars(self.module).get("DriverEntry")) and is_app(self.module):
             self.process = start_process(m, self.module, s.stub_path.stem, s.parameters)
         else:
             self.driver = load_driver(m, self.module, s.stub_path.stem, s.parameters)
-        jitter = getattr(s.sections.get("explore"), "jitter_ns", 0)
+        jitter = getattr(explore, "jitter_ns", 0)
         for event in s.timeline:
             at = event.at_ns
             if jitter and get_action(event.action).peer:
@@ -175,6 +179,15 @@ class Run:
             if not self.driver.unloaded:  # a timeline `unload` may already have finished it
                 m.run(until_ns=m.now + s.unload_timeout_ns)
             check_unload_finished(m, self.driver)
+
+
+def fail_one_allocation(m: Machine, window: int) -> None:
+    """Under ``explore.fail_allocations``: which of the driver's first ``window`` pool
+    allocations returns NULL, a decision among none (0, fifo's answer) and 1..window."""
+    options = tuple(range(window + 1))
+    nth = options[m.decide("alloc", options)]
+    if nth:
+        m.subsystem(PoolTracker).fail_allocations(1, skip=nth - 1)
 
 
 def peer_delay(m: Machine, jitter_ns: int) -> int:

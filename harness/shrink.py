@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mock_wsk.constants import DISPATCH_LEVEL, PASSIVE_LEVEL
+from mock_wsk.kernel.pool import tag_text
 from mock_wsk.scheduling import Decision, Strategy
 from mock_wsk.status import status_name
 
@@ -150,6 +151,8 @@ def _what(event: str, detail: tuple[Any, ...]) -> str:
     if event in ("pool.alloc", "irp.alloc") and detail:
         what = "pool block" if event == "pool.alloc" else "IRP"
         return f"allocates {what} #{detail[0]}"
+    if event == "pool.fail" and len(detail) >= 2:  # injected: fail_allocations
+        return f"allocation of {detail[1]} bytes ('{tag_text(detail[0])}') fails: NULL"
     if event == "pool.free" and detail:
         return f"frees pool block #{detail[0]}"
     if event == "irp.free" and detail:

@@ -32,6 +32,7 @@ RACES = {
     "irp_freed_after_cancel": ("irp.freed_after_cancel_before_completion",
                                "driver_stubs/zoo/irp_freed_after_cancel.py"),
     "double_free_race": ("pool.double_free", "driver_stubs/zoo/double_free_race.py"),
+    "leak_on_failed_entry": ("pool.leak", "driver_stubs/zoo/leak_on_failed_entry.py"),
 }
 BUDGET = 2000  # the explore: blocks' budget
 
@@ -295,3 +296,63 @@ def test_the_summary_says_when_expected_violations_hide_bugs() -> None:
     clean = explore(load_scenario(ROOT / "scenarios" / "kernel" / "timer_counter.yaml"), 30,
                     "random", 1).summary()
     assert "the scenario expects" not in clean
+
+
+# ---------------------------------------------------------------------- low resources
+
+
+def _with_fail_allocations(scenario, window: int):  # type: ignore[no-untyped-def]
+    explore_block = scenario.sections["explore"]
+    return dataclasses.replace(scenario, sections={
+        **scenario.sections,
+        "explore": dataclasses.replace(explore_block, fail_allocations=window)})
+
+
+def test_fail_allocations_is_one_decision_over_none_and_each_of_the_first_n() -> None:
+    scenario = _scenario("leak_on_failed_entry")
+    runner = ScheduleRunner(scenario)
+    outcomes = {}
+    for nth in range(5):  # fail_allocations: 4 - none, or the 1st..4th allocation
+        asked = Decision("alloc", 5, nth)
+        run = runner.run(ReplayStrategy([asked]), 1, trace=True)
+        assert [d for d in run.machine.decisions if d.kind == "alloc"] == [asked]
+        failed = [r[4] for r in run.machine.trace if r[3] == "pool.fail"]
+        allocated = [r[4][2] for r in run.machine.trace if r[3] == "pool.alloc"]
+        outcomes[nth] = (allocated, [size for _, size in failed],
+                         sorted({v.rule.id for v in run.machine.violations}))
+    assert outcomes == {
+        0: ([16, 64], [], []),             # fifo's answer: nothing fails
+        1: ([], [16], []),                 # the context: DriverEntry fails cleanly
+        2: ([16], [64], ["pool.leak"]),    # the history: the context leaks (the bug)
+        3: ([16, 64], [], []),             # the driver makes only two allocations
+        4: ([16, 64], [], []),
+    }
+
+
+def test_without_fail_allocations_no_allocation_is_asked_about() -> None:
+    scenario = _with_fail_allocations(_scenario("leak_on_failed_entry"), 0)
+    result = explore(scenario, 200, "random", 1)
+    assert result.bugs == [], result.summary()
+    run = ScheduleRunner(scenario).run(RandomStrategy(3), 3)
+    assert "alloc" not in {d.kind for d in run.machine.decisions}
+
+
+def test_a_failed_allocation_replays_and_reads_in_the_story(tmp_path: Path) -> None:
+    scenario = _scenario("leak_on_failed_entry")
+    result = explore(scenario, 200, "random", 1, stop_on="pool.leak")
+    finish_bugs(result, out_dir=tmp_path)
+    bug = result.bugs[0]
+    assert trim(bug.decisions) == [Decision("alloc", 5, 2)]
+    assert "allocation of 64 bytes ('FLtx') fails: NULL" in bug.story
+    assert main(["replay", bug.replay_path or ""]) == 1
+
+
+def test_the_pool_can_fail_the_nth_allocation_from_now() -> None:
+    from mock_wsk.kernel.pool import PoolTracker
+    from mock_wsk.machine import Machine
+
+    tracker = Machine(trace=False).subsystem(PoolTracker)
+    tracker.fail_allocations(1, skip=2)
+    got = [tracker.allocate(8, 1, False, 0, None) for _ in range(4)]
+    assert [block is None for block in got] == [False, False, True, False]
+    assert tracker.failures == 1

@@ -4,11 +4,13 @@ of random schedules each; a new reference stub must be added here."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from harness.explore import explore
+from harness.explore_section import ExploreSettings
 from harness.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,4 +43,17 @@ def test_the_reference_driver_explores_clean(stub: str) -> None:
     assert scenario.stub == stub
     result = explore(scenario, BUDGET, "random", 1)
     assert result.schedules == BUDGET
+    assert result.bugs == [], result.summary()
+
+
+@pytest.mark.parametrize("stub", sorted(REFERENCE_SCENARIOS))
+def test_the_reference_driver_survives_any_of_its_first_allocations_failing(stub: str) -> None:
+    """Low resources: each schedule may fail one of the first 8 pool allocations (Driver
+    Verifier's low resources simulation, explored). A reference driver checks every NULL and
+    frees what it built on every error path: no leak, no use of NULL, whatever fails."""
+    scenario = load_scenario(ROOT / REFERENCE_SCENARIOS[stub])
+    settings = scenario.sections.get("explore") or ExploreSettings()
+    scenario = dataclasses.replace(scenario, sections={
+        **scenario.sections, "explore": dataclasses.replace(settings, fail_allocations=8)})
+    result = explore(scenario, BUDGET, "random", 2)
     assert result.bugs == [], result.summary()

@@ -18,7 +18,7 @@ Count = 3
 
 def SenderThread(StartContext):
     global sends_completed, send_failures, Socket
-    irp = IoAllocateIrp(1, FALSE)
+    irp = StartContext  # DriverEntry's connect IRP, the thread's to send on and free
     for _ in range(Count):
         buffer = ExAllocatePool2(POOL_FLAG_NON_PAGED, SendSize, TAG)
         mdl = IoAllocateMdl(buffer, SendSize, FALSE, FALSE, None)

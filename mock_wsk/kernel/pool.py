@@ -505,11 +505,14 @@ def _check_paged(block: PoolMemory, how: str) -> None:
 
 
 class _Fault:
-    __slots__ = ("remaining", "tag")
+    """``remaining`` matching allocations fail, once ``skip`` matching ones have succeeded."""
 
-    def __init__(self, remaining: int, tag: Tag | None) -> None:
+    __slots__ = ("remaining", "tag", "skip")
+
+    def __init__(self, remaining: int, tag: Tag | None, skip: int = 0) -> None:
         self.remaining = remaining
         self.tag = tag
+        self.skip = skip
 
     def matches(self, tag: int) -> bool:
         if self.tag is None:
@@ -533,14 +536,18 @@ class PoolTracker:
         self._serial = 0
         self._faults: list[_Fault] = []
 
-    def fail_allocations(self, count: int, tag: Tag | None = None) -> None:
-        """The next ``count`` allocations (only those with ``tag``, if given) return NULL."""
+    def fail_allocations(self, count: int, tag: Tag | None = None, skip: int = 0) -> None:
+        """The next ``count`` allocations (only those with ``tag``, if given) return NULL, after
+        ``skip`` of them have succeeded."""
         if count > 0:
-            self._faults.append(_Fault(count, tag))
+            self._faults.append(_Fault(count, tag, skip))
 
     def _inject_failure(self, tag: int) -> bool:
         for fault in self._faults:
             if fault.remaining > 0 and fault.matches(tag):
+                if fault.skip:
+                    fault.skip -= 1
+                    continue
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     self._faults.remove(fault)
