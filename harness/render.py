@@ -10,6 +10,7 @@ from typing import IO, Any
 
 from harness.runner import ScenarioResult
 from harness.units import format_duration
+from mock_wsk.scheduling import ReplayStrategy
 
 EXCERPT_BEFORE = 8
 EXCERPT_AFTER = 3
@@ -154,8 +155,11 @@ def story(result: ScenarioResult, max_lines: int = 2000) -> str:
 
     trace = result.trace or []
     s = result.scenario
+    used = result.machine.strategy
+    how = (f"{len(used.decisions)} recorded decision(s)" if isinstance(used, ReplayStrategy)
+           else f"strategy {s.strategy}")  # a replay file's schedule, not the scenario's own
     lines = [f"replay of {s.name} ({s.path}{':' + str(s.line) if s.line else ''}), seed "
-             f"{s.seed}, strategy {s.strategy}, {s.cpus} CPU{'s' if s.cpus != 1 else ''}"]
+             f"{s.seed}, {how}, {s.cpus} CPU{'s' if s.cpus != 1 else ''}"]
     if not trace:
         lines.append("(no trace: machine.trace is false)")
         return "\n".join(lines)

@@ -337,14 +337,18 @@ def test_without_fail_allocations_no_allocation_is_asked_about() -> None:
     assert "alloc" not in {d.kind for d in run.machine.decisions}
 
 
-def test_a_failed_allocation_replays_and_reads_in_the_story(tmp_path: Path) -> None:
+def test_a_failed_allocation_replays_and_reads_in_the_story(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     scenario = _scenario("leak_on_failed_entry")
     result = explore(scenario, 200, "random", 1, stop_on="pool.leak")
     finish_bugs(result, out_dir=tmp_path)
     bug = result.bugs[0]
     assert trim(bug.decisions) == [Decision("alloc", 5, 2)]
     assert "allocation of 64 bytes ('FLtx') fails: NULL" in bug.story
+    capsys.readouterr()
     assert main(["replay", bug.replay_path or ""]) == 1
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header.endswith(", 1 recorded decision(s), 2 CPUs"), header  # not "strategy fifo"
 
 
 def test_the_pool_can_fail_the_nth_allocation_from_now() -> None:
