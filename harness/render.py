@@ -8,8 +8,10 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
+from harness.patterns import EVENT_FIELDS
 from harness.runner import ScenarioResult
 from harness.units import format_duration
+from mock_wsk.kernel.pool import tag_text
 from mock_wsk.scheduling import ReplayStrategy
 
 EXCERPT_BEFORE = 8
@@ -23,10 +25,21 @@ def _arg(value: Any) -> str:
     return str(value)
 
 
+# Pool tags print as pool tools show them ('Ewsk'), not as the integer a trace record keeps.
+_TAG_FIELD = {event: fields.index("tag") for event, fields in EVENT_FIELDS.items()
+              if "tag" in fields}
+
+
+def _args(event: str, detail: tuple[Any, ...]) -> str:
+    tag_at = _TAG_FIELD.get(event)
+    return " ".join(f"'{tag_text(d)}'" if i == tag_at and type(d) is int else _arg(d)
+                    for i, d in enumerate(detail))
+
+
 def format_record(record: tuple[Any, ...]) -> str:
     time_ns, cpu, ctx, event, detail = record
     where = f"cpu{cpu}" if cpu >= 0 else "sys "
-    args = " ".join(_arg(d) for d in detail)
+    args = _args(event, detail)
     return f"{time_ns:>14} ns  {where}  ctx#{ctx:<5} {event:<14} {args}"
 
 
@@ -199,7 +212,7 @@ def story(result: ScenarioResult, max_lines: int = 2000) -> str:
         elif event == "violation":
             text = f"VIOLATION {detail[0]}: {detail[1] if len(detail) > 1 else ''}"
         else:
-            text = f"{event} {' '.join(_arg(d) for d in detail)}  [{who}]"
+            text = f"{event} {_args(event, detail)}  [{who}]"
         mark = "!!" if event in ("violation", "bugcheck") else "  "
         # Exact to the nanosecond: in a race, 1.000002 ms and 1.000003 ms differ.
         lines.append(f"{mark}{t // 1_000_000:>7}.{t % 1_000_000:06d} ms  {lane:<7} {indent}{text}")

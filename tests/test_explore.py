@@ -347,8 +347,10 @@ def test_a_failed_allocation_replays_and_reads_in_the_story(
     assert "allocation of 64 bytes ('FLtx') fails: NULL" in bug.story
     capsys.readouterr()
     assert main(["replay", bug.replay_path or ""]) == 1
-    header = capsys.readouterr().out.splitlines()[0]
+    replayed = capsys.readouterr().out
+    header = replayed.splitlines()[0]
     assert header.endswith(", 1 recorded decision(s), 2 CPUs"), header  # not "strategy fifo"
+    assert "pool.fail 'FLtx' 64" in replayed  # the tag as pool tools show it, not an integer
 
 
 def test_the_pool_can_fail_the_nth_allocation_from_now() -> None:
