@@ -25,19 +25,29 @@ def SyncIrpCompletion(DeviceObject, Irp, Context):
     return STATUS_MORE_PROCESSING_REQUIRED  # the IRP is ours: IoFreeIrp after the wait
 
 
-def WskSyncCall(Function, *Arguments):
-    """``Function(*Arguments, Irp)``, waiting for the IRP: (final status, Information)."""
+def WskSyncCall(Function, *Arguments, Irp=None):
+    """``Function(*Arguments, Irp)``, waiting for the IRP: (final status, Information).
+
+    Without ``Irp`` one is allocated here and freed after the wait; when none can be had the
+    call is not made: (STATUS_INSUFFICIENT_RESOURCES, None). A call that must not fail for want
+    of memory - closing a socket - passes an IRP the driver allocated up front, reused here and
+    left to its owner."""
     Event = KEVENT("WskSyncCall")
     KeInitializeEvent(Event, NotificationEvent, FALSE)
-    Irp = IoAllocateIrp(1, FALSE)
-    if Irp is None:
-        return STATUS_INSUFFICIENT_RESOURCES, 0
+    Owned = Irp is None
+    if Owned:
+        Irp = IoAllocateIrp(1, FALSE)
+        if Irp is None:
+            return STATUS_INSUFFICIENT_RESOURCES, None
+    else:
+        IoReuseIrp(Irp, STATUS_UNSUCCESSFUL)
     IoSetCompletionRoutine(Irp, SyncIrpCompletion, Event, TRUE, TRUE, TRUE)
     status = Function(*Arguments, Irp)
     if status == STATUS_PENDING:
         KeWaitForSingleObject(Event, Executive, KernelMode, FALSE, None)
     status, information = Irp.IoStatus.Status, Irp.IoStatus.Information
-    IoFreeIrp(Irp)
+    if Owned:
+        IoFreeIrp(Irp)
     return status, information
 
 

@@ -23,6 +23,7 @@ from mock_wsk.wdk import *  # noqa: F403
 Registration = WSK_REGISTRATION()
 ProviderNpi = WSK_PROVIDER_NPI()
 Socket = None
+CloseIrp = None
 
 datagrams = 0
 zero_length_datagrams = 0
@@ -49,6 +50,7 @@ def ReceiveFromEvent(SocketContext, Flags, DataIndication):
 
 
 def DriverEntry(DriverObject, RegistryPath):
+    global CloseIrp
     port = RegistryPath.Parameters.get("port", 5353)
     status = WskRegister(WSK_CLIENT_NPI(None, WSK_CLIENT_DISPATCH()), Registration)
     if not NT_SUCCESS(status):
@@ -57,6 +59,10 @@ def DriverEntry(DriverObject, RegistryPath):
     if not NT_SUCCESS(status):
         WskDeregister(Registration)
         return status
+    CloseIrp = IoAllocateIrp(1, FALSE)  # closing must not wait on an allocation that can fail
+    if CloseIrp is None:
+        Cleanup()
+        return STATUS_INSUFFICIENT_RESOURCES
     status = OpenSocket(port)
     if not NT_SUCCESS(status):
         Cleanup()
@@ -72,6 +78,8 @@ def OpenSocket(port):
     status, Socket = WskSyncCall(
         ProviderNpi.Dispatch.WskSocket, ProviderNpi.Client, AF_INET, SOCK_DGRAM, IPPROTO_UDP,
         WSK_FLAG_DATAGRAM_SOCKET, None, DatagramDispatch, None, None, None)
+    if not NT_SUCCESS(status):
+        Socket = None  # Information is not a socket then
     if NT_SUCCESS(status):
         status, _ = WskSyncCall(Socket.Dispatch.WskBind, Socket,
                                 SOCKADDR_IN(AF_INET, port, INADDR_ANY), 0)
@@ -81,12 +89,15 @@ def OpenSocket(port):
 
 
 def Cleanup():
-    global Socket
+    global Socket, CloseIrp
     if Socket is not None:
-        WskSyncCall(Socket.Dispatch.WskCloseSocket, Socket)
+        WskSyncCall(Socket.Dispatch.WskCloseSocket, Socket, Irp=CloseIrp)
         Socket = None
     WskReleaseProviderNPI(Registration)
     WskDeregister(Registration)
+    if CloseIrp is not None:
+        IoFreeIrp(CloseIrp)
+        CloseIrp = None
 
 
 def DriverUnload(DriverObject):

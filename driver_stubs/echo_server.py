@@ -38,6 +38,7 @@ CONNECTION_SIZE = 64  # sizeof(ECHO_CONNECTION)
 Registration = WSK_REGISTRATION()
 ProviderNpi = WSK_PROVIDER_NPI()
 ListenSocket = None
+CloseIrp = None  # the listener's, allocated up front: closing must not depend on an allocation
 ConnectionDispatch = None  # WSK_CLIENT_CONNECTION_DISPATCH, filled in by DriverEntry
 ConnectionsLock = KSPIN_LOCK("ConnectionsLock")
 Connections = []  # ECHO_CONNECTION contexts not yet freed (guarded by ConnectionsLock)
@@ -71,6 +72,10 @@ def EchoAcceptEvent(SocketContext, Flags, LocalAddress, RemoteAddress, AcceptSoc
     Connection = ExAllocatePool2(POOL_FLAG_NON_PAGED, CONNECTION_SIZE, ECHO_TAG)
     if Connection is None:
         return STATUS_REQUEST_NOT_ACCEPTED  # the provider closes the socket
+    Connection.CloseIrp = IoAllocateIrp(1, FALSE)  # its close, whatever memory is left then
+    if Connection.CloseIrp is None:
+        ExFreePoolWithTag(Connection, ECHO_TAG)
+        return STATUS_REQUEST_NOT_ACCEPTED
     Connection.Socket = AcceptSocket
     Connection.Lock = KSPIN_LOCK("ConnectionLock")
     KeInitializeSpinLock(Connection.Lock)
@@ -183,8 +188,9 @@ def CloseIfIdle(Connection):
 
 
 def CloseConnection(Connection):
-    """WskCloseSocket with an IRP; its completion drops the socket's reference."""
-    Irp = IoAllocateIrp(1, FALSE)
+    """WskCloseSocket on the connection's own IRP; its completion drops the socket's
+    reference."""
+    Irp = Connection.CloseIrp
     IoSetCompletionRoutine(Irp, CloseComplete, Connection, TRUE, TRUE, TRUE)
     Socket = Connection.Socket
     Socket.Dispatch.WskCloseSocket(Socket, Irp)
@@ -219,7 +225,7 @@ def Dereference(Connection):
 
 
 def DriverEntry(DriverObject, RegistryPath):
-    global ConnectionDispatch
+    global ConnectionDispatch, CloseIrp
     port = RegistryPath.Parameters.get("port", 7)
     KeInitializeSpinLock(ConnectionsLock)
     KeInitializeEvent(AllClosed, NotificationEvent, FALSE)
@@ -231,6 +237,10 @@ def DriverEntry(DriverObject, RegistryPath):
     if not NT_SUCCESS(status):
         WskDeregister(Registration)
         return status
+    CloseIrp = IoAllocateIrp(1, FALSE)
+    if CloseIrp is None:
+        Cleanup()
+        return STATUS_INSUFFICIENT_RESOURCES
     status = StartListening(port)
     if not NT_SUCCESS(status):
         Cleanup()
@@ -257,6 +267,8 @@ def CreateListener(port):
     status, ListenSocket = WskSyncCall(
         ProviderNpi.Dispatch.WskSocket, ProviderNpi.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP,
         WSK_FLAG_LISTEN_SOCKET, None, ListenDispatch, None, None, None)
+    if not NT_SUCCESS(status):
+        ListenSocket = None  # Information is not a socket then
     if NT_SUCCESS(status):
         status, _ = WskSyncCall(ListenSocket.Dispatch.WskBind, ListenSocket,
                                 SOCKADDR_IN(AF_INET, port, INADDR_ANY), 0)
@@ -269,13 +281,16 @@ def StopAccepting():
 
 
 def Cleanup():
-    global ListenSocket, listener_closed
+    global ListenSocket, listener_closed, CloseIrp
     if ListenSocket is not None:
-        WskSyncCall(ListenSocket.Dispatch.WskCloseSocket, ListenSocket)
+        WskSyncCall(ListenSocket.Dispatch.WskCloseSocket, ListenSocket, Irp=CloseIrp)
         ListenSocket = None
         listener_closed = 1
     WskReleaseProviderNPI(Registration)
     WskDeregister(Registration)
+    if CloseIrp is not None:
+        IoFreeIrp(CloseIrp)
+        CloseIrp = None
 
 
 def DriverUnload(DriverObject):

@@ -35,6 +35,6 @@ def StopAccepting():
     """Static WSK_EVENT_ACCEPT cannot be disabled: closing the listener stops new connections
     (its close completes once no WskAcceptEvent is in flight)."""
     global ListenSocket, listener_closed
-    WskSyncCall(ListenSocket.Dispatch.WskCloseSocket, ListenSocket)
+    WskSyncCall(ListenSocket.Dispatch.WskCloseSocket, ListenSocket, Irp=CloseIrp)
     ListenSocket = None
     listener_closed = 1

@@ -51,6 +51,7 @@ def CreateListener(port):
         ProviderNpi.Dispatch.WskSocket, ProviderNpi.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP,
         WSK_FLAG_LISTEN_SOCKET, None, ListenDispatch, None, None, None)
     if not NT_SUCCESS(status):
+        ListenSocket = None  # Information is not a socket then
         return status
     for Option in (SO_EXCLUSIVEADDRUSE, SO_KEEPALIVE):
         status = SetSocketOption(ListenSocket, SOL_SOCKET, Option, 1)

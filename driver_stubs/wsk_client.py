@@ -42,6 +42,7 @@ CLIENT_TAG = "tnlC"
 Registration = WSK_REGISTRATION()
 ProviderNpi = WSK_PROVIDER_NPI()
 Socket = None
+CloseIrp = None
 Context = None  # CLIENT_CONTEXT, from pool
 StatsLock = KSPIN_LOCK("ClientStatsLock")
 DataSeen = KEVENT("DataSeen")
@@ -108,7 +109,7 @@ def SendGreeting(Length):
 
 
 def DriverEntry(DriverObject, RegistryPath):
-    global Socket, Context, DisableWithIrp, WaitForDataMs, connected
+    global Socket, Context, CloseIrp, DisableWithIrp, WaitForDataMs, connected
     server = SOCKADDR_IN(AF_INET, RegistryPath.Parameters.get("server_port", 7000),
                          RegistryPath.Parameters.get("server_address", "10.0.0.2"))
     greeting = RegistryPath.Parameters.get("greeting", 0)
@@ -123,6 +124,10 @@ def DriverEntry(DriverObject, RegistryPath):
     if not NT_SUCCESS(status):
         WskDeregister(Registration)
         return status
+    CloseIrp = IoAllocateIrp(1, FALSE)  # closing must not wait on an allocation that can fail
+    if CloseIrp is None:
+        Cleanup()
+        return STATUS_INSUFFICIENT_RESOURCES
     Context = ExAllocatePool2(POOL_FLAG_NON_PAGED, 32, CLIENT_TAG)
     if Context is None:
         Cleanup()
@@ -134,6 +139,8 @@ def DriverEntry(DriverObject, RegistryPath):
     status, Socket = WskSyncCall(
         ProviderNpi.Dispatch.WskSocket, ProviderNpi.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP,
         WSK_FLAG_CONNECTION_SOCKET, Context, ConnectionDispatch, None, None, None)
+    if not NT_SUCCESS(status):
+        Socket = None  # Information is not a socket then
     if NT_SUCCESS(status):
         status, _ = WskSyncCall(Socket.Dispatch.WskBind, Socket,
                                 SOCKADDR_IN(AF_INET, 0, INADDR_ANY), 0)
@@ -174,13 +181,17 @@ def FreeContext():
 
 
 def Cleanup():
-    global Socket
+    global Socket, CloseIrp
     if Socket is not None:
-        WskSyncCall(Socket.Dispatch.WskCloseSocket, Socket)  # waits for the close completion
+        # Waits for the close completion, on the IRP allocated up front.
+        WskSyncCall(Socket.Dispatch.WskCloseSocket, Socket, Irp=CloseIrp)
         Socket = None
     FreeContext()  # after close completed: no callback can run (C.18)
     WskReleaseProviderNPI(Registration)
     WskDeregister(Registration)
+    if CloseIrp is not None:
+        IoFreeIrp(CloseIrp)
+        CloseIrp = None
 
 
 def DriverUnload(DriverObject):

@@ -11,7 +11,7 @@
       expect_bug: pool.use_after_free   # the race a known-bad driver must show, or null
       shards: 4                 # pytest items the iterations split over (default 1)
       jitter: 40us              # peer actions may fire this much later (default 0)
-      fail_allocations: 8       # one of the driver's first 8 pool allocations may fail (default 0)
+      fail_allocations: 8       # one of the driver's first 8 allocations may fail (default 0)
 
 With ``expect_bug`` the item passes when exploration finds that rule (and no other bug); with
 ``null`` (the default) every schedule must be clean - the reference drivers' promise.
@@ -24,10 +24,11 @@ With ``jitter: J`` every peer action of the timeline (``peer_connect``, ``peer_s
 starts), so a peer's timing relative to the driver's timers is explored too; fifo answers 0, so
 a plain run keeps the written times, and a replay file reproduces the delays.
 
-With ``fail_allocations: N`` each schedule may fail one of the driver's first N pool allocations
-(the DDI returns NULL, as under Driver Verifier's low resources simulation): which one, or none,
-is one decision among N + 1 answers asked before the run starts, so random exploration spreads
-the failure over the N allocation sites, dfs tries each in turn, and fifo answers none.
+With ``fail_allocations: N`` each schedule may fail one of the driver's first N allocations (pool
+blocks, IRPs and MDLs counted together; the DDI returns NULL, as under Driver Verifier's low
+resources simulation): which one, or none, is one decision among N + 1 answers asked before the
+run starts, so random exploration spreads the failure over the N allocation sites, dfs tries
+each in turn, and fifo answers none.
 """
 
 from __future__ import annotations

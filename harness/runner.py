@@ -22,7 +22,7 @@ from mock_wsk.kernel.driver import (
     stub_globals,
     unload_driver,
 )
-from mock_wsk.kernel.pool import PoolTracker
+from mock_wsk.kernel.faults import AllocationFaults
 from mock_wsk.machine import Machine
 from mock_wsk.scheduling import Strategy, make_strategy
 from mock_wsk.status import status_name
@@ -182,12 +182,11 @@ class Run:
 
 
 def fail_one_allocation(m: Machine, window: int) -> None:
-    """Under ``explore.fail_allocations``: which of the driver's first ``window`` pool
-    allocations returns NULL, a decision among none (0, fifo's answer) and 1..window."""
+    """Under ``explore.fail_allocations``: which of the driver's first ``window`` allocations
+    (pool blocks, IRPs, MDLs) returns NULL, a decision among none (0, fifo's answer) and
+    1..window."""
     options = tuple(range(window + 1))
-    nth = options[m.decide("alloc", options)]
-    if nth:
-        m.subsystem(PoolTracker).fail_allocations(1, skip=nth - 1)
+    m.subsystem(AllocationFaults).fail_nth(options[m.decide("alloc", options)])
 
 
 def peer_delay(m: Machine, jitter_ns: int) -> int:

@@ -353,12 +353,41 @@ def test_a_failed_allocation_replays_and_reads_in_the_story(
     assert "pool.fail 'FLtx' 64" in replayed  # the tag as pool tools show it, not an integer
 
 
-def test_the_pool_can_fail_the_nth_allocation_from_now() -> None:
-    from mock_wsk.kernel.pool import PoolTracker
-    from mock_wsk.machine import Machine
+@pytest.mark.parametrize("nth", [1, 2, 3, 4, 5])
+def test_the_nth_driver_allocation_fails_pool_irps_and_mdls_counted_together(nth: int) -> None:
+    from mock_wsk.kernel.faults import AllocationFaults
+    from mock_wsk.wdk import (
+        FALSE,
+        POOL_FLAG_NON_PAGED,
+        ExAllocatePool2,
+        ExFreePool,
+        IoAllocateIrp,
+        IoAllocateMdl,
+        IoFreeIrp,
+        IoFreeMdl,
+    )
+    from tests.kernel_helpers import run_driver
 
-    tracker = Machine(trace=False).subsystem(PoolTracker)
-    tracker.fail_allocations(1, skip=2)
-    got = [tracker.allocate(8, 1, False, 0, None) for _ in range(4)]
-    assert [block is None for block in got] == [False, False, True, False]
-    assert tracker.failures == 1
+    got: list[object] = []
+
+    def entry(DriverObject: object, RegistryPath: object) -> None:
+        block = ExAllocatePool2(POOL_FLAG_NON_PAGED, 64, b"Test")
+        irp = IoAllocateIrp(1, FALSE)
+        mdl = IoAllocateMdl(block, 64, FALSE, FALSE, None) if block is not None else None
+        second = ExAllocatePool2(POOL_FLAG_NON_PAGED, 8, b"Test")
+        got.extend([block, irp, mdl, second])
+        for obj, free in ((mdl, IoFreeMdl), (irp, IoFreeIrp), (second, ExFreePool),
+                          (block, ExFreePool)):
+            if obj is not None:
+                free(obj)
+
+    m = run_driver(entry, setup=lambda m: m.subsystem(AllocationFaults).fail_nth(nth))
+    expected = [True] * 4
+    if nth <= 4:
+        expected[nth - 1] = False
+    if nth == 1:
+        expected[2] = False  # no block, no MDL asked for: the 4th allocation is the 3rd made
+    assert [obj is not None for obj in got] == expected
+    assert m.violations == []
+    assert [r[3] for r in m.trace or () if r[3].endswith(".fail")] == \
+        ([] if nth == 5 else [["pool.fail", "irp.fail", "mdl.fail", "pool.fail"][nth - 1]])

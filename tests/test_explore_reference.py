@@ -48,9 +48,10 @@ def test_the_reference_driver_explores_clean(stub: str) -> None:
 
 @pytest.mark.parametrize("stub", sorted(REFERENCE_SCENARIOS))
 def test_the_reference_driver_survives_any_of_its_first_allocations_failing(stub: str) -> None:
-    """Low resources: each schedule may fail one of the first 8 pool allocations (Driver
-    Verifier's low resources simulation, explored). A reference driver checks every NULL and
-    frees what it built on every error path: no leak, no use of NULL, whatever fails."""
+    """Low resources: each schedule may fail one of the first 8 allocations - pool, IRP or
+    MDL (Driver Verifier's low resources simulation, explored). A reference driver checks every
+    NULL, frees what it built on every error path and closes its sockets on IRPs allocated up
+    front: no leak, no use of NULL, no socket left open, whatever fails."""
     scenario = load_scenario(ROOT / REFERENCE_SCENARIOS[stub])
     settings = scenario.sections.get("explore") or ExploreSettings()
     scenario = dataclasses.replace(scenario, sections={

@@ -29,6 +29,7 @@ from typing import Any, Generic, TypeVar, overload
 from mock_wsk import machine as _machine
 from mock_wsk.constants import DISPATCH_LEVEL, PASSIVE_LEVEL
 from mock_wsk.kernel import rules as _rules  # noqa: F401  (registers the rules used here)
+from mock_wsk.kernel.faults import AllocationFaults
 from mock_wsk.kernel.irql import check_max_irql
 from mock_wsk.kernel.pool import Site, caller_site, site_location, site_text
 from mock_wsk.kernel.sync import (
@@ -359,14 +360,17 @@ class IrpTracker:
         self.cancel_lock = KSPIN_LOCK("IoCancelSpinLock")
         self._serial = 0
         self._fail = 0
+        self.low_resources = machine.subsystem(AllocationFaults)
 
     def fail_allocations(self, count: int) -> None:
         """The next ``count`` IoAllocateIrp calls return NULL."""
         self._fail += max(0, count)
 
     def new_irp(self, stack_size: int, site: Site | None, driver_allocated: bool) -> IRP | None:
-        if self._fail:
-            self._fail -= 1
+        low = self.low_resources
+        if self._fail or (driver_allocated and low.countdown and low.this_one_fails()):
+            if self._fail:
+                self._fail -= 1
             self.machine.emit("irp.fail")
             return None
         self._serial += 1

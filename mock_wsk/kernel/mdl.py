@@ -23,6 +23,7 @@ from typing import Any
 from mock_wsk import machine as _machine
 from mock_wsk.constants import APC_LEVEL, DISPATCH_LEVEL
 from mock_wsk.kernel import rules as _rules  # noqa: F401  (registers the rules used here)
+from mock_wsk.kernel.faults import AllocationFaults
 from mock_wsk.kernel.irql import check_max_irql
 from mock_wsk.kernel.pool import (
     FreedPoolBlock,
@@ -129,6 +130,7 @@ class MdlTracker:
         self.live: dict[int, MDL] = {}
         self._serial = 0
         self._fail = 0
+        self.low_resources = machine.subsystem(AllocationFaults)
 
     def fail_allocations(self, count: int) -> None:
         """The next ``count`` IoAllocateMdl calls return NULL."""
@@ -213,8 +215,10 @@ def IoAllocateMdl(VirtualAddress: Any, Length: int, SecondaryBuffer: bool, Charg
         m.report("pool.overrun", f"IoAllocateMdl of {Length} bytes at offset {offset} of the "
                  f"{what}: only {available} bytes are there", params=(Length, available, 0))
     tracker = m.subsystem(MdlTracker)
-    if tracker._fail:
-        tracker._fail -= 1
+    low = tracker.low_resources
+    if tracker._fail or (low.countdown and low.this_one_fails()):
+        if tracker._fail:
+            tracker._fail -= 1
         m.emit("mdl.fail")
         return None
     tracker._serial += 1

@@ -25,6 +25,7 @@ from typing import Any
 from mock_wsk import machine as _machine
 from mock_wsk.constants import APC_LEVEL, DISPATCH_LEVEL
 from mock_wsk.kernel import rules as _rules  # noqa: F401  (registers the rules used here)
+from mock_wsk.kernel.faults import AllocationFaults
 from mock_wsk.kernel.irql import check_max_irql
 from mock_wsk.machine import Machine
 from mock_wsk.status import STATUS_INSUFFICIENT_RESOURCES
@@ -505,14 +506,11 @@ def _check_paged(block: PoolMemory, how: str) -> None:
 
 
 class _Fault:
-    """``remaining`` matching allocations fail, once ``skip`` matching ones have succeeded."""
+    __slots__ = ("remaining", "tag")
 
-    __slots__ = ("remaining", "tag", "skip")
-
-    def __init__(self, remaining: int, tag: Tag | None, skip: int = 0) -> None:
+    def __init__(self, remaining: int, tag: Tag | None) -> None:
         self.remaining = remaining
         self.tag = tag
-        self.skip = skip
 
     def matches(self, tag: int) -> bool:
         if self.tag is None:
@@ -535,19 +533,16 @@ class PoolTracker:
         self.failures = 0
         self._serial = 0
         self._faults: list[_Fault] = []
+        self.low_resources = machine.subsystem(AllocationFaults)
 
-    def fail_allocations(self, count: int, tag: Tag | None = None, skip: int = 0) -> None:
-        """The next ``count`` allocations (only those with ``tag``, if given) return NULL, after
-        ``skip`` of them have succeeded."""
+    def fail_allocations(self, count: int, tag: Tag | None = None) -> None:
+        """The next ``count`` allocations (only those with ``tag``, if given) return NULL."""
         if count > 0:
-            self._faults.append(_Fault(count, tag, skip))
+            self._faults.append(_Fault(count, tag))
 
     def _inject_failure(self, tag: int) -> bool:
         for fault in self._faults:
             if fault.remaining > 0 and fault.matches(tag):
-                if fault.skip:
-                    fault.skip -= 1
-                    continue
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     self._faults.remove(fault)
@@ -556,7 +551,9 @@ class PoolTracker:
 
     def allocate(self, size: int, tag: int, paged: bool, fill: int,
                  site: Site | None) -> PoolBlock | None:
-        if self._faults and self._inject_failure(tag):
+        low = self.low_resources
+        if (low.countdown and low.this_one_fails()) or \
+                (self._faults and self._inject_failure(tag)):
             self.failures += 1
             self.machine.emit("pool.fail", tag, size)
             return None
