@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mock_wsk import machine as _machine
-from mock_wsk.constants import APC_LEVEL, DISPATCH_LEVEL
+from mock_wsk.constants import APC_LEVEL, DISPATCH_LEVEL, PASSIVE_LEVEL
 
 # Importing the rule catalog registers the rules these DDIs report.
 from mock_wsk.kernel import rules as _rules  # noqa: F401
@@ -71,7 +71,8 @@ def PAGED_CODE() -> None:
 
 def check_max_irql(m: _machine.Machine, ddi: str, max_irql: int) -> bool:
     """True when the current IRQL is allowed for ``ddi``; reports irql.too_high otherwise."""
-    irql = m.irql
+    ctx = m.current  # m.irql, without the property call: nearly every DDI checks
+    irql = ctx.irql if ctx is not None else PASSIVE_LEVEL
     if irql <= max_irql:
         return True
     m.report("irql.too_high", f"{ddi} called at IRQL {irql}; its maximum is {max_irql}",

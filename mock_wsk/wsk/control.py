@@ -48,7 +48,7 @@ from mock_wsk.wsk.sockets import WSK_SOCKET
 from mock_wsk.wsk.states import (
     CALLBACK_OF_EVENT,
     CONNECTION_EVENTS,
-    VALID_EVENTS,
+    VALID_EVENTS_BY_NAME,
     Category,
     State,
     events_ready,
@@ -155,12 +155,6 @@ def _parse(w: Wsk, sock: WSK_SOCKET, InputSize: int,
     return f"InputBuffer is a {type(InputBuffer).__name__}, not a WSK_EVENT_CALLBACK_CONTROL"
 
 
-# VALID_EVENTS by category name: an enum member hashes in Python (Enum.__hash__), its name
-# (a str) in C, and this is looked up at every enable and disable.
-_VALID_BY_NAME: dict[str, int] = {category._name_: flags
-                                  for category, flags in VALID_EVENTS.items()}
-
-
 def _is_wsk_npi(npi: GUID) -> bool:
     """``npi == NPI_WSK_INTERFACE_ID``, the identity test first: a driver nearly always passes
     the constant itself, and GUID's dataclass ``__eq__`` builds two tuples."""
@@ -173,9 +167,9 @@ def _valid_events(sock: WSK_SOCKET, npi: GUID) -> int | None:
     if _is_wsk_npi(npi):
         if sock.category is Category.STREAM:
             if is_listening_role(sock.category, sock.state, sock.stream_listens):
-                return _VALID_BY_NAME["LISTEN"]
-            return _VALID_BY_NAME["CONNECTION"]
-        return _VALID_BY_NAME[sock.category._name_]
+                return VALID_EVENTS_BY_NAME["LISTEN"]
+            return VALID_EVENTS_BY_NAME["CONNECTION"]
+        return VALID_EVENTS_BY_NAME[sock.category._name_]
     if npi in EXTENSION_EVENTS:
         return EXTENSION_EVENTS[npi] if npi in sock.extensions else 0
     return None

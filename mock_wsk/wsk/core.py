@@ -96,6 +96,10 @@ class Wsk:
         # deque: a list going from one item to none and back (one indication per peer send)
         # is reallocated both ways.
         self._free_indications: deque[Any] = deque()
+        # pick_cpu's options per home CPU (home first, then the others in index order), made
+        # once: the machine's CPUs never change, and a request completing later asks each time.
+        indexes = range(len(machine.cpus))
+        self._cpu_orders = tuple((home, *(i for i in indexes if i != home)) for home in indexes)
         from mock_wsk.wsk.network import Network  # late: network imports this module
 
         self.network = Network(self)
@@ -105,10 +109,9 @@ class Wsk:
     def pick_cpu(self, home: int) -> int:
         """The CPU for provider work: ``home`` is the natural answer; others by decision."""
         m = self.m
-        cpus = m.cpus
-        if len(cpus) == 1 or m._trivial:
+        order = self._cpu_orders[home]
+        if len(order) == 1 or m._trivial:
             return home
-        order = [home] + [c.index for c in cpus if c.index != home]
         return order[m.decide("cpu", order)]
 
     def run_in_dpc(self, cpu: int, name: str, fn: Callable[[Any], None], arg: Any) -> None:

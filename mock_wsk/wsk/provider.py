@@ -149,10 +149,10 @@ def WskCaptureProviderNPI(WskRegistration: Any, WaitTimeout: int, WskProviderNpi
     w = reg.w
     if reg.deregistered:
         return STATUS_DEVICE_NOT_READY
-    ready = _ProviderReady(w)
-    if not ready.is_signaled():
+    if w.m.now < w.settings.provider_ready_at_ns:  # not ready: the object is made to wait on
         if WaitTimeout == WSK_NO_WAIT:
             return STATUS_DEVICE_NOT_READY
+        ready = _ProviderReady(w)
         if not check_max_irql(m, "WskCaptureProviderNPI (with a wait)", PASSIVE_LEVEL):
             return STATUS_DEVICE_NOT_READY
         m.call_at(w.settings.provider_ready_at_ns, ready.signal_waiters, m)
@@ -161,7 +161,8 @@ def WskCaptureProviderNPI(WskRegistration: Any, WaitTimeout: int, WskProviderNpi
         if not ready.is_signaled() or reg.deregistered:
             return int(fidelity.choose("wsk.capture_timeout"))
     WskProviderNpi.Client = reg.client
-    WskProviderNpi.Dispatch = WSK_PROVIDER_DISPATCH_TABLE
+    WskProviderNpi.Dispatch = (WSK_PROVIDER_DISPATCH_TABLE if m.trace is not None
+                               else _UNTRACED_PROVIDER_DISPATCH_TABLE)
     reg.captures += 1
     return STATUS_SUCCESS
 
@@ -235,12 +236,15 @@ def _new_socket(w: Wsk, client: WSK_CLIENT, category: Category, context: Any,
     home = ctx.cpu.index if ctx is not None and ctx.cpu is not None else 0
     client.sockets_created += 1
     sock = WSK_SOCKET(w, client, category, context, dispatch, stub_location(), home)
-    for flag in list(CALLBACK_OF_EVENT):
-        if sock.events.static & flag and getattr(dispatch, CALLBACK_OF_EVENT[flag], None) is None:
-            m.report("wsk.event.null_callback",
-                     f"static {CALLBACK_OF_EVENT[flag]} for socket #{sock.id}, whose dispatch "
-                     f"table has no {CALLBACK_OF_EVENT[flag]}", objects={"socket": sock.id})
-            sock.events.enabled &= ~flag
+    static = sock.events.static
+    if static:  # the client set WSK_SET_STATIC_EVENT_CALLBACKS: each slot must be there
+        for flag in list(CALLBACK_OF_EVENT):
+            if static & flag and getattr(dispatch, CALLBACK_OF_EVENT[flag], None) is None:
+                m.report("wsk.event.null_callback",
+                         f"static {CALLBACK_OF_EVENT[flag]} for socket #{sock.id}, whose "
+                         f"dispatch table has no {CALLBACK_OF_EVENT[flag]}",
+                         objects={"socket": sock.id})
+                sock.events.enabled &= ~flag
     return sock
 
 
@@ -402,16 +406,22 @@ class WSK_PROVIDER_DISPATCH:
     __slots__ = ("Version", "Reserved", "WskSocket", "WskSocketConnect", "WskControlClient",
                  "WskGetAddressInfo", "WskFreeAddressInfo", "WskGetNameInfo")
 
-    def __init__(self) -> None:
+    def __init__(self, traced: bool = True) -> None:
+        # traced_call records call.return; a machine that traces nothing gets the requests
+        # without that layer (see sockets.TABLES_BY_NAME).
+        def member(name: str, fn: Any) -> Any:
+            return traced_call(name, fn) if traced else fn
+
         self.Version = MAKE_WSK_VERSION(1, 0)
         self.Reserved = 0
-        self.WskSocket = traced_call("WskSocket", WskSocket)
-        self.WskSocketConnect = traced_call("WskSocketConnect", WskSocketConnect)
-        self.WskControlClient = traced_call("WskControlClient", WskControlClient)
+        self.WskSocket = member("WskSocket", WskSocket)
+        self.WskSocketConnect = member("WskSocketConnect", WskSocketConnect)
+        self.WskControlClient = member("WskControlClient", WskControlClient)
         self.WskGetAddressInfo = _client_unmodelled("WskGetAddressInfo")
         self.WskFreeAddressInfo = _client_unmodelled("WskFreeAddressInfo")
         self.WskGetNameInfo = _client_unmodelled("WskGetNameInfo")
 
 
 WSK_PROVIDER_DISPATCH_TABLE = WSK_PROVIDER_DISPATCH()
+_UNTRACED_PROVIDER_DISPATCH_TABLE = WSK_PROVIDER_DISPATCH(traced=False)
 

@@ -18,12 +18,16 @@ from mock_wsk.kernel.types import Out
 from mock_wsk.status import STATUS_SUCCESS
 from mock_wsk.wsk.core import Wsk
 from mock_wsk.wsk.events import EventRegistry
-from mock_wsk.wsk.states import CONNECTION_EVENTS, VALID_EVENTS, Category, State
+from mock_wsk.wsk.states import CONNECTION_EVENTS, VALID_EVENTS_BY_NAME, Category, State
 
 NO_EXTENSIONS: Mapping[Any, Any] = MappingProxyType({})
 
 # Provider dispatch tables by category, filled by mock_wsk.wsk.tables at import.
 PROVIDER_TABLES: dict[Category, Any] = {}
+# By category name: (the table without the tracing layer, PROVIDER_TABLES' own). A socket of a
+# machine that traces nothing gets the first: its requests then return to the driver directly,
+# not through traced_call's wrapper (the machine's ``trace`` is fixed when it is made).
+TABLES_BY_NAME: dict[str, tuple[Any, Any]] = {}
 
 
 class WSK_SOCKET:
@@ -52,7 +56,8 @@ class WSK_SOCKET:
 
     def __init__(self, w: Wsk, client: Any, category: Category, context: Any,
                  client_dispatch: Any, created_at: Any, home_cpu: int) -> None:
-        self.Dispatch = PROVIDER_TABLES[category]
+        name = category._name_  # not the enum: Enum.__hash__ is a Python call
+        self.Dispatch = TABLES_BY_NAME[name][w.m.trace is not None]
         self.id = w.next_socket_id
         w.next_socket_id += 1
         self.category = category
@@ -60,7 +65,7 @@ class WSK_SOCKET:
         self.client = client
         self.context = context
         self.client_dispatch = client_dispatch
-        valid = VALID_EVENTS[category]
+        valid = VALID_EVENTS_BY_NAME[name]
         if category is Category.LISTEN:
             # A static connection flag is for the sockets the listener accepts (they are created
             # with it), not for the listener, whose dispatch table has no such slot (A.7).

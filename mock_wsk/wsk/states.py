@@ -65,6 +65,11 @@ VALID_EVENTS: dict[Category, int] = {
     Category.STREAM: WSK_EVENT_ACCEPT | CONNECTION_EVENTS,
 }
 
+# VALID_EVENTS by category name: an enum member hashes in Python (Enum.__hash__), its name (a
+# str) in C, and this is looked up for every socket and at every enable and disable.
+VALID_EVENTS_BY_NAME: dict[str, int] = {category._name_: flags
+                                        for category, flags in VALID_EVENTS.items()}
+
 # Which slot of which client table serves each standard event.
 CALLBACK_OF_EVENT: dict[int, str] = {
     WSK_EVENT_ACCEPT: "WskAcceptEvent",

@@ -12,7 +12,7 @@ from mock_wsk.constants import PROVIDER_DISPATCH_MEMBERS, PROVIDER_DISPATCH_STRU
 from mock_wsk.wsk import requests
 from mock_wsk.wsk.control import WskControlSocket
 from mock_wsk.wsk.core import traced_call
-from mock_wsk.wsk.sockets import PROVIDER_TABLES
+from mock_wsk.wsk.sockets import PROVIDER_TABLES, TABLES_BY_NAME
 from mock_wsk.wsk.states import Category
 
 _IMPLEMENTED: dict[str, Any] = {
@@ -32,22 +32,26 @@ _IMPLEMENTED: dict[str, Any] = {
 }
 
 
-def _table(category: Category) -> Any:
+def _tables(category: Category) -> tuple[Any, Any]:
+    """The category's table class, and two instances: its members as they are, and the same
+    through traced_call (for machines that trace)."""
     members = PROVIDER_DISPATCH_MEMBERS[category.value]
     cls = type(PROVIDER_DISPATCH_STRUCTS[category.value], (), {
         "__slots__": members,
         "__repr__": lambda self: f"<{type(self).__name__}>",
     })
-    table = cls()
+    untraced, traced = cls(), cls()
     for name in members:
+        fn = _IMPLEMENTED.get(name) or requests.unmodelled(name)
+        setattr(untraced, name, fn)
         # traced_call: the one place a request returns to the driver (``call.return``).
-        setattr(table, name, traced_call(name, _IMPLEMENTED.get(name) or
-                                         requests.unmodelled(name)))
-    return table
+        setattr(traced, name, traced_call(name, fn))
+    return untraced, traced
 
 
 for _category in Category:
-    PROVIDER_TABLES[_category] = _table(_category)
+    TABLES_BY_NAME[_category._name_] = _pair = _tables(_category)
+    PROVIDER_TABLES[_category] = _pair[1]
 
 WSK_PROVIDER_BASIC_DISPATCH = type(PROVIDER_TABLES[Category.BASIC])
 WSK_PROVIDER_LISTEN_DISPATCH = type(PROVIDER_TABLES[Category.LISTEN])
