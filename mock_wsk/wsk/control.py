@@ -161,14 +161,12 @@ def _is_wsk_npi(npi: GUID) -> bool:
     return npi is NPI_WSK_INTERFACE_ID or npi == NPI_WSK_INTERFACE_ID
 
 
-def _valid_events(sock: WSK_SOCKET, npi: GUID) -> int | None:
+def _valid_events(sock: WSK_SOCKET, npi: GUID, listener: bool) -> int | None:
     """The flags SO_WSK_EVENT_CALLBACK may name with this NpiId on this socket (A.1, A.5);
     None when the NpiId is neither the WSK one nor an extension's."""
     if _is_wsk_npi(npi):
         if sock.category is Category.STREAM:
-            if is_listening_role(sock.category, sock.state, sock.stream_listens):
-                return VALID_EVENTS_BY_NAME["LISTEN"]
-            return VALID_EVENTS_BY_NAME["CONNECTION"]
+            return VALID_EVENTS_BY_NAME["LISTEN" if listener else "CONNECTION"]
         return VALID_EVENTS_BY_NAME[sock.category._name_]
     if npi in EXTENSION_EVENTS:
         return EXTENSION_EVENTS[npi] if npi in sock.extensions else 0
@@ -190,7 +188,10 @@ def _event_callback(w: Wsk, sock: WSK_SOCKET, Level: int, InputSize: int, InputB
                        f"SO_WSK_EVENT_CALLBACK with OutputSize={OutputSize}, OutputBuffer="
                        f"{OutputBuffer!r}, OutputSizeReturned={OutputSizeReturned!r}", bad)
     npi, mask = parsed
-    valid = _valid_events(sock, npi) if npi is not None else None
+    # The socket's role, asked once: the valid flags, the state check and what enabling or
+    # disabling a connection flag means all depend on it.
+    listener = is_listening_role(sock.category, sock.state, sock.stream_listens)
+    valid = _valid_events(sock, npi, listener) if npi is not None else None
     if npi is None or valid is None:
         return _refuse(w, sock, "wsk.event.bad_npi_id",
                        f"NpiId {npi} is neither NPI_WSK_INTERFACE_ID nor a registered "
@@ -198,17 +199,20 @@ def _event_callback(w: Wsk, sock: WSK_SOCKET, Level: int, InputSize: int, InputB
     flags = mask & ~WSK_EVENT_DISABLE
     disable = bool(mask & WSK_EVENT_DISABLE)
     state = sock.state
-    result = (_disable(w, sock, flags, valid, Irp) if disable
-              else _enable(w, sock, npi, flags, valid, Irp))
+    result = (_disable(w, sock, flags, valid, listener, Irp) if disable
+              else _enable(w, sock, npi, flags, valid, listener, Irp))
     coverage = w.m.coverage
     if coverage is not None:
         _cover_control(coverage, sock, state, disable, flags, result[0])
     return result
 
 
-# An event mask -> its callbacks' names joined with "|" (the coverage pair's flag names), made
-# once per mask rather than on every enable and disable of an exploration.
+# An event mask -> its callbacks' names joined with "|" (the coverage pair's flag names), and a
+# status -> its name without "STATUS_" (the pair's outcome): made once per mask or status rather
+# than on every enable and disable of an exploration. The statuses are the provider's own
+# answers (a handful); the masks are the driver's, hence the bound.
 _MASK_NAMES: dict[int, str] = {}
+_OUTCOMES: dict[int, str] = {}
 
 
 def _cover_control(coverage: set[Any], sock: WSK_SOCKET, state: State, disable: bool,
@@ -218,35 +222,37 @@ def _cover_control(coverage: set[Any], sock: WSK_SOCKET, state: State, disable: 
     names = _MASK_NAMES.get(flags)
     if names is None:
         names = "|".join(CALLBACK_OF_EVENT.get(flag, f"{flag:#x}") for flag in _bits(flags))
+        names = names or "0"
         if len(_MASK_NAMES) < 1024:  # a driver passing random masks: stay bounded
             _MASK_NAMES[flags] = names
-    outcome = status_name(status).removeprefix("STATUS_")
+    outcome = _OUTCOMES.get(status)
+    if outcome is None:
+        outcome = _OUTCOMES[status] = status_name(status).removeprefix("STATUS_")
     # ``_value_``/``_name_``: the enum's ``value``/``name`` properties cost a descriptor call.
     coverage.add(("wsk", sock.category._value_, state._name_,
-                  "disable" if disable else "enable", names or "0", outcome))
+                  "disable" if disable else "enable", names, outcome))
 
 
-def _check_flags_and_state(w: Wsk, sock: WSK_SOCKET, flags: int,
-                           valid: int) -> tuple[int, Any] | None:
+def _check_flags_and_state(w: Wsk, sock: WSK_SOCKET, flags: int, valid: int,
+                           listener: bool) -> tuple[int, Any] | None:
     if not flags or flags & ~valid:
         what = f"EventMask {flags:#x}" if flags else "EventMask without an event flag"
         extra = (" (a basic socket has events only for an extension interface it registered "
                  "with SIO_WSK_REGISTER_EXTENSION)" if sock.category is Category.BASIC else "")
         return _refuse(w, sock, "wsk.event.invalid_flag_for_category",
                        f"{what}; valid here: {valid:#x}{extra}", "wsk.invalid_event_flag")
-    rule = events_ready(sock.category, sock.state, sock.stream_listens)
+    rule = events_ready(sock.category, sock.state, listener)
     if rule is not None:
         return _refuse(w, sock, rule, f"SO_WSK_EVENT_CALLBACK on a socket that is "
                        f"{sock.state.name.lower()}", "wsk.enable_before_bind")
     return None
 
 
-def _enable(w: Wsk, sock: WSK_SOCKET, npi: GUID, flags: int, valid: int,
+def _enable(w: Wsk, sock: WSK_SOCKET, npi: GUID, flags: int, valid: int, listener: bool,
             Irp: Any) -> tuple[int, Any]:
-    refused = _check_flags_and_state(w, sock, flags, valid)
+    refused = _check_flags_and_state(w, sock, flags, valid, listener)
     if refused:
         return refused
-    listener = is_listening_role(sock.category, sock.state, sock.stream_listens)
     own = flags & ~CONNECTION_EVENTS if listener else flags
     # A.3: a NULL slot cannot be enabled (connection flags on a listener are checked against
     # the accept socket's dispatch table when a socket is accepted).
@@ -280,12 +286,13 @@ def _enable(w: Wsk, sock: WSK_SOCKET, npi: GUID, flags: int, valid: int,
     return STATUS_SUCCESS, _SYNC
 
 
-def _disable(w: Wsk, sock: WSK_SOCKET, flags: int, valid: int, Irp: Any) -> tuple[int, Any]:
+def _disable(w: Wsk, sock: WSK_SOCKET, flags: int, valid: int, listener: bool,
+             Irp: Any) -> tuple[int, Any]:
     if flags.bit_count() != 1:  # bin(flags).count("1"), negative masks included
         return _refuse(w, sock, "wsk.event.disable_multiple_flags",
                        f"disable with EventMask {flags | WSK_EVENT_DISABLE:#x}: exactly one event "
                        "flag must accompany WSK_EVENT_DISABLE", "wsk.invalid_event_flag")
-    refused = _check_flags_and_state(w, sock, flags, valid)
+    refused = _check_flags_and_state(w, sock, flags, valid, listener)
     if refused:
         return refused
     events = sock.events
@@ -293,8 +300,7 @@ def _disable(w: Wsk, sock: WSK_SOCKET, flags: int, valid: int, Irp: Any) -> tupl
         return _refuse(w, sock, "wsk.event.disable_static",
                        f"disabling the statically enabled {CALLBACK_OF_EVENT.get(flags, flags)}",
                        "wsk.disable_static")
-    if flags & CONNECTION_EVENTS and is_listening_role(sock.category, sock.state,
-                                                       sock.stream_listens):
+    if flags & CONNECTION_EVENTS and listener:
         if flags & events.inherited:
             return _refuse(w, sock, "wsk.event.disable_inherited_on_listener",
                            f"disabling {CALLBACK_OF_EVENT[flags]} on a listening socket after "

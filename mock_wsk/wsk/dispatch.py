@@ -214,14 +214,23 @@ def pump_receive(w: Wsk, sock: WSK_SOCKET) -> None:
 def queue_receive(w: Wsk, sock: WSK_SOCKET) -> None:
     """Queue one WskReceiveEvent delivery of the buffered data (``sock.indicating`` is set)."""
     m = w.m
-    if m._trivial and w.settings.callback_irql != "passive":
-        # deliver(), specialised for the commonest case (one indication per peer send): the
-        # socket's own DPC, whose routine is the fused receive delivery below. One per socket
-        # is enough: ``indicating`` keeps a second indication from being queued before this
-        # one has left the queue (it is cleared only by the delivery itself).
-        m.queue_dpc(sock.home_cpu, sock.receive_dpc or _receive_dpc(w, sock), sock)
+    policy = w.settings.callback_irql
+    # deliver(), specialised for the commonest case (one indication per peer send) whenever it
+    # runs at DISPATCH_LEVEL without asking (fifo unless "passive"; otherwise "dispatch"): the
+    # socket's own DPC, whose routine is the fused receive delivery below, on the CPU deliver()
+    # would pick. One per socket is enough: ``indicating`` keeps a second indication from being
+    # queued before this one has left the queue (it is cleared only by the delivery itself).
+    if m._trivial:
+        if policy == "passive":
+            deliver(w, sock, RECEIVE, None)
+            return
+        cpu = sock.home_cpu
+    elif policy == "dispatch":
+        cpu = w.pick_cpu(sock.home_cpu)
     else:
-        deliver(w, sock, RECEIVE, None)
+        deliver(w, sock, RECEIVE, None)  # "any" asks for the IRQL first
+        return
+    m.queue_dpc(cpu, sock.receive_dpc or _receive_dpc(w, sock), sock)
 
 
 class _ReceiveDpc(_Delivery):

@@ -84,12 +84,12 @@ def is_listening_role(category: Category, state: State, stream_listens: bool) ->
     return category is Category.LISTEN or (category is Category.STREAM and stream_listens)
 
 
-def events_ready(category: Category, state: State, stream_listens: bool) -> str | None:
-    """CONTRACTS A.2: None when SO_WSK_EVENT_CALLBACK may be used now, else the rule id broken."""
-    if category in (Category.LISTEN, Category.DATAGRAM) or (
-            category is Category.STREAM and stream_listens):
+def events_ready(category: Category, state: State, listener: bool) -> str | None:
+    """CONTRACTS A.2: None when SO_WSK_EVENT_CALLBACK may be used now, else the rule id broken.
+    ``listener``: :func:`is_listening_role` of the socket (its caller has asked already)."""
+    if listener or category is Category.DATAGRAM:
         return None if state >= State.BOUND else "wsk.event.enable_before_bind"
-    if category in (Category.CONNECTION, Category.STREAM):
+    if category is Category.CONNECTION or category is Category.STREAM:
         ok = State.CONNECTED <= state <= State.DISCONNECTED
         return None if ok else "wsk.event.enable_before_connect"
     return None
