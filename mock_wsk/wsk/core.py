@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from mock_wsk import fidelity
@@ -96,10 +97,7 @@ class Wsk:
         # deque: a list going from one item to none and back (one indication per peer send)
         # is reallocated both ways.
         self._free_indications: deque[Any] = deque()
-        # pick_cpu's options per home CPU (home first, then the others in index order), made
-        # once: the machine's CPUs never change, and a request completing later asks each time.
-        indexes = range(len(machine.cpus))
-        self._cpu_orders = tuple((home, *(i for i in indexes if i != home)) for home in indexes)
+        self._cpu_orders = _cpu_orders(len(machine.cpus))  # pick_cpu's options by home CPU
         from mock_wsk.wsk.network import Network  # late: network imports this module
 
         self.network = Network(self)
@@ -217,6 +215,14 @@ class Wsk:
                 what = (f"{reg.captures} provider NPI capture(s) not released"
                         if reg.captures else "WskDeregister was never called")
                 self.m.report("wsk.registration.leak", what, location=reg.registered_at)
+
+
+@cache
+def _cpu_orders(cpus: int) -> tuple[tuple[int, ...], ...]:
+    """For each home CPU, the options of :meth:`Wsk.pick_cpu`: the home first, then the others
+    in index order. Made once per CPU count: a request completing later asks each time, and a
+    machine per explored schedule would rebuild them."""
+    return tuple((home, *(i for i in range(cpus) if i != home)) for home in range(cpus))
 
 
 def _dpc_trampoline(dpc: KDPC, pool: list[KDPC], fn: Callable[[Any], None], arg: Any) -> None:

@@ -74,9 +74,12 @@ class WskFlows:
         self.mark_ns: int | None = None
         self.samples: dict[str, float] = {}  # flow_sample snapshots, already metric-named
 
-    def add(self, sock: Any, peer: Any, transport: Transport) -> Connection:
-        """Register ``sock``'s connection; it becomes the transport's ``on_isb_change``."""
-        conn = Connection(wsk_state(self.m), self.name_for(sock, peer), sock, transport)
+    def add(self, sock: Any, peer: Any, transport: Transport,
+            name: str | None = None) -> Connection:
+        """Register ``sock``'s connection; it becomes the transport's ``on_isb_change``.
+        ``name``: :meth:`name_for`'s answer, if the caller has it already."""
+        conn = Connection(wsk_state(self.m), name if name is not None else
+                          self.name_for(sock, peer), sock, transport)
         self._names.add(conn.name)
         self.connections.append(conn)
         transport.on_isb_change = conn
@@ -227,7 +230,7 @@ def open_transport(w: Wsk, sock: Any, peer: Any) -> Transport:
     overrides.update(getattr(peer, "link", None) or {})
     name = flows.name_for(sock, peer)
     transport = FlowTransport(w.m, f"flow.{name}", settings.nodelay_supported, **overrides)
-    conn = flows.add(sock, peer, transport)
+    conn = flows.add(sock, peer, transport, name)
     if flows.mark_ns is not None:  # opened after the mark: measure from its first send
         conn.mark_acked = None
     return transport

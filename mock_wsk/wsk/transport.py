@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from mock_wsk.machine import Machine
-from mock_wsk.transport.flow import TcpFlow, shared_params
+from mock_wsk.transport.flow import FlowParams, TcpFlow, shared_params
 from mock_wsk.transport.link import FlowDriver, Links, Series, initial_isb
 
 # A send id is the owner's token for one send, opaque to the transport (WSK passes the send's
@@ -91,6 +91,30 @@ class FixedRttTransport(Transport):
         self.aborted = True
 
 
+# The interned FlowParams of a connection by what it is built from: the link settings in force
+# merged with the connection's overrides, with their types (1e7 == 10**7 and True == 1, but a
+# flow computes with what it was given). A connection per explored schedule would otherwise
+# build, validate and intern the same parameters every time. Bounded like flow._SHARED.
+_LINK_PARAMS: dict[tuple[Any, ...], FlowParams] = {}
+_LINK_PARAMS_MAX = 256
+
+
+def _link_params(links: Links, overrides: dict[str, Any]) -> FlowParams:
+    """``shared_params(links.params(**overrides))``, remembered."""
+    settings = {**links.defaults, **overrides}
+    key = (*settings.items(), *map(type, settings.values()))
+    try:
+        params = _LINK_PARAMS.get(key)
+    except TypeError:  # an unhashable value: FlowParams says what is wrong with it
+        return shared_params(links.params(**overrides))
+    if params is None:
+        params = shared_params(links.params(**overrides))
+        if len(_LINK_PARAMS) >= _LINK_PARAMS_MAX:
+            _LINK_PARAMS.clear()
+        _LINK_PARAMS[key] = params
+    return params
+
+
 class FlowTransport(Transport):
     """One TCP connection's send direction through the flow model (FLOW_MODEL.md).
 
@@ -116,7 +140,7 @@ class FlowTransport(Transport):
         self.on_isb_change: Callable[[int], None] | None = None
         self.nodelay_supported = nodelay_supported
         links = m.subsystem(Links)
-        self._params = shared_params(links.params(**overrides))
+        self._params = _link_params(links, overrides)
         self._seed = links.register(self)
         self._created_ns = m.now
         self._driver: FlowDriver | None = None
