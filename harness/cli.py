@@ -244,7 +244,33 @@ def _replay_file(path: str) -> dict[str, Any]:
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ScenarioError("\"seed\" must be an integer", path=path,
                             line=_json_line(text, "seed"))
+    for key in ("fail_allocations", "jitter_ns"):  # absent from files made before them: 0
+        value = data.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ScenarioError(f"\"{key}\" must be a whole number, 0 or more", path=path,
+                                line=_json_line(text, key))
     return data
+
+
+def _count_arg(text: str) -> int:
+    """argparse type: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, not {text!r}")
+    return value
+
+
+def _duration_arg(text: str) -> int:
+    """argparse type: a duration as scenarios write it (``40us``), in nanoseconds."""
+    from harness.units import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _json_line(text: str, key: str) -> int:
@@ -274,6 +300,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     scenario = _load_one(scenario_path, stub_roots, case, seed)
     if scenario is None:
         return EXIT_BAD_INPUT
+    if strategy is not None:  # the explore settings the schedule was found with
+        from harness.explore_section import with_explore_settings
+
+        scenario = with_explore_settings(scenario, fail_allocations=data.get("fail_allocations"),
+                                         jitter_ns=data.get("jitter_ns"))
     from mock_wsk.scheduling import ReplayDivergence
 
     try:
@@ -327,6 +358,11 @@ def cmd_explore(args: argparse.Namespace) -> int:
     scenario = _load_one(args.file, stub_roots, args.case)
     if scenario is None:
         return EXIT_BAD_INPUT
+    if args.fail_allocations is not None or args.jitter is not None:
+        from harness.explore_section import with_explore_settings
+
+        scenario = with_explore_settings(scenario, fail_allocations=args.fail_allocations,
+                                         jitter_ns=args.jitter)
     block = scenario.sections.get("explore")
     iterations = args.iterations or getattr(block, "iterations", None) or 1000
     strategy = args.strategy or getattr(block, "strategy", "random")
@@ -533,6 +569,13 @@ def build_parser() -> argparse.ArgumentParser:
     explore_.add_argument("--bound", type=int, metavar="K", help="dfs preemption bound (2)")
     explore_.add_argument("--depth", type=int, metavar="D", help="pct bug depth (3)")
     explore_.add_argument("--case", metavar="ID", help="the matrix case to explore")
+    explore_.add_argument("--fail-allocations", type=_count_arg, metavar="N",
+                          help="each schedule may fail one of the driver's first N allocations "
+                               "(pool, IRP, MDL): low resources, explored "
+                               "(explore.fail_allocations)")
+    explore_.add_argument("--jitter", type=_duration_arg, metavar="DURATION",
+                          help="peer actions may fire up to this much later, e.g. 40us "
+                               "(explore.jitter)")
     explore_.add_argument("--workers", type=int, default=1, metavar="W",
                           help="split the schedules into W deterministic shares (same result)")
     explore_.add_argument("--time-budget", type=float, metavar="SECONDS",

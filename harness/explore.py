@@ -557,10 +557,15 @@ def trim(decisions: Sequence[Decision]) -> list[Decision]:
 def replay_document(scenario: Scenario, bug: Bug, strategy: str) -> dict[str, Any]:
     """The replay file ``python -m harness replay FILE.json`` reads."""
     decisions = bug.shrunk if bug.shrunk is not None else tuple(trim(bug.decisions))
+    block = scenario.sections.get("explore")
     return {
         "scenario": scenario.path, "case": scenario.case or None, "seed": bug.seed,
         "strategy": strategy, "rule": bug.rule, "location": bug.location,
         "first_index": bug.index, "original_decisions": len(bug.decisions),
+        # The settings that decide which questions a run asks (a command line may have set
+        # them): the replay asks the same ones.
+        "fail_allocations": getattr(block, "fail_allocations", 0),
+        "jitter_ns": getattr(block, "jitter_ns", 0),
         "decisions": [[d.kind, d.options, d.choice] for d in decisions],
     }
 

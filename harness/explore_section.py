@@ -33,6 +33,7 @@ each in turn, and fifo answers none.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,3 +94,20 @@ def load_explore(path: str, section: Any) -> ExploreSettings:
         fail_allocations=section.get("fail_allocations", 0),
         line=getattr(position, "line", None) or 1,
     )
+
+
+def with_explore_settings(scenario: Any, *, fail_allocations: int | None = None,
+                          jitter_ns: int | None = None) -> Any:
+    """``scenario`` with these explore settings in place of its block's (None: kept): how the
+    command line explores with allocation failures or jitter the file does not ask for, and how
+    a replay file made so brings them back."""
+    block = scenario.sections.get("explore") or ExploreSettings()
+    changes: dict[str, int] = {}
+    if fail_allocations is not None and fail_allocations != block.fail_allocations:
+        changes["fail_allocations"] = fail_allocations
+    if jitter_ns is not None and jitter_ns != block.jitter_ns:
+        changes["jitter_ns"] = jitter_ns
+    if not changes:
+        return scenario
+    sections = {**scenario.sections, "explore": dataclasses.replace(block, **changes)}
+    return dataclasses.replace(scenario, sections=sections)

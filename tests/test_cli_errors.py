@@ -90,6 +90,15 @@ def test_bad_replay_file(tmp_path: Path) -> None:
     assert "r.json:4:" in process.stderr and "not valid JSON" in process.stderr
 
 
+def test_replay_file_with_a_negative_setting(tmp_path: Path) -> None:
+    (tmp_path / "r.json").write_text('{\n  "scenario": "s.yaml",\n  "seed": 1,\n'
+                                     '  "fail_allocations": -2,\n  "decisions": []\n}\n')
+    process = harness("replay", "r.json", cwd=tmp_path)
+    assert_clean(process, 2)
+    assert "r.json:4:" in process.stderr and '"fail_allocations" must be a whole number' in \
+        process.stderr
+
+
 def test_usage_error_exits_2(tmp_path: Path) -> None:
     process = harness("run", "--no-such-option", "x.yaml", cwd=tmp_path)
     assert_clean(process, 2)

@@ -391,3 +391,23 @@ def test_the_nth_driver_allocation_fails_pool_irps_and_mdls_counted_together(nth
     assert m.violations == []
     assert [r[3] for r in m.trace or () if r[3].endswith(".fail")] == \
         ([] if nth == 5 else [["pool.fail", "irp.fail", "mdl.fail", "pool.fail"][nth - 1]])
+
+
+def test_the_command_line_explores_with_failing_allocations_and_its_replay_keeps_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (ZOO / "leak_on_failed_entry.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "plain.yaml"  # the zoo scenario without the setting in its file
+    path.write_text(text.replace("  fail_allocations: 4\n", "").replace(
+        "  expect_bug: pool.leak\n", ""), encoding="utf-8")
+    monkeypatch.chdir(ROOT)  # the stub resolves from the project
+    out = tmp_path / "out"
+    assert main(["explore", str(path), "-n", "100", "--out", str(out)]) == 0  # never fails
+    assert main(["explore", str(path), "-n", "100", "--out", str(out),
+                 "--fail-allocations", "4"]) == 1
+    (replay_file,) = out.glob("*pool.leak*.json")
+    doc = json.loads(replay_file.read_text(encoding="utf-8"))
+    assert doc["fail_allocations"] == 4 and doc["jitter_ns"] == 0
+    capsys.readouterr()
+    assert main(["replay", str(replay_file)]) == 1  # the leak again, not a divergence (2)
+    assert "VIOLATION pool.leak" in capsys.readouterr().out
