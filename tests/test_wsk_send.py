@@ -433,3 +433,28 @@ def test_a_cancelled_send_whose_irp_is_reused_completes_each_request_once() -> N
     assert completed[1][2] - out["second_sent"] >= 20 * MS
     assert out["in_use"] == 0
     assert rule_ids(m) == []
+
+
+def test_a_flow_aborted_before_any_use_reads_as_one_built_then_aborted() -> None:
+    """A socket closed without sending never builds its flow (exploration closes thousands);
+    what the flow reports afterwards is what an eagerly built flow aborted then reports."""
+    def aborted_at_3ms(build_first: bool) -> tuple[bool, dict[str, float], dict[str, Any]]:
+        from mock_wsk.machine import Machine
+
+        m = Machine(trace=False)
+        transport = FlowTransport(m, "flow.c")
+        m.run(until_ns=1_000_000)
+        if build_first:
+            assert transport.driver is not None
+        m.run(until_ns=3_000_000)
+        transport.abort()
+        transport.abort()  # a second close changes nothing
+        closed_before_reading = transport.closed
+        m.run(until_ns=9_000_000)
+        series = {name: list(points) for name, points in transport.series().items()}
+        return closed_before_reading, transport.metrics(), series
+
+    lazy, eager = aborted_at_3ms(False), aborted_at_3ms(True)
+    assert lazy == eager
+    assert lazy[0] is True
+    assert lazy[2]["flow.c.outstanding"][-1] == (3_000_000, 0)

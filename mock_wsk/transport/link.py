@@ -266,12 +266,14 @@ class FlowDriver:
         self.flow.loss(self.m.now, timeout=timeout)
         self._arm()
 
-    def abort(self) -> list[int]:
-        """The connection is gone: returns the ids of sends that will never complete."""
-        ids = self.flow.abort(self.m.now)
+    def abort(self, at_ns: int | None = None) -> list[int]:
+        """The connection is gone (at ``at_ns``, by default now): returns the ids of sends
+        that will never complete."""
+        now = self.m.now if at_ns is None else at_ns
+        ids = self.flow.abort(now)
         self._generation += 1
         self._armed = None
-        self.outstanding_series.add(self.m.now, 0)
+        self.outstanding_series.add(now, 0)
         return ids
 
     # ------------------------------------------------------------------ the clock

@@ -129,9 +129,11 @@ class FlowTransport(Transport):
     # must fit in 2 KiB each. Until then the transport stands for its flow in Links (open
     # order, loss seed) and reads as a flow just created; the driver is built as it would have
     # been at creation, so every observable is the same (see FlowDriver). A send does not
-    # touch it: WskSend calls the driver's own submit (:meth:`sender`).
+    # touch it: WskSend calls the driver's own submit (:meth:`sender`). An abort before any
+    # use is only noted (``_aborted_ns``) and replayed at its time when the driver is built:
+    # a socket closed without sending (every explored schedule of a race) never builds one.
     __slots__ = ("_driver", "nodelay_supported", "m", "name", "_params", "_seed", "_created_ns",
-                 "on_isb_change", "notifications_delivered")
+                 "_aborted_ns", "on_isb_change", "notifications_delivered")
 
     def __init__(self, m: Machine, name: str, nodelay_supported: bool = True,
                  **overrides: Any) -> None:
@@ -144,6 +146,7 @@ class FlowTransport(Transport):
         self._seed = links.register(self)
         self._created_ns = m.now
         self._driver: FlowDriver | None = None
+        self._aborted_ns: int | None = None
         self.notifications_delivered = 0
 
     @property
@@ -155,6 +158,8 @@ class FlowTransport(Transport):
             # would be one more object per connection.
             driver = self._driver = FlowDriver(self.m, self._params, self.name, None, self,
                                                self._seed, self._created_ns)
+            if self._aborted_ns is not None:
+                driver.abort(self._aborted_ns)
         return driver
 
     @property
@@ -182,7 +187,7 @@ class FlowTransport(Transport):
     @property
     def closed(self) -> bool:
         driver = self._driver
-        return driver.closed if driver is not None else False
+        return driver.closed if driver is not None else self._aborted_ns is not None
 
     @property
     def first_submit_ns(self) -> int | None:
@@ -223,6 +228,9 @@ class FlowTransport(Transport):
         self.driver.loss(timeout)
 
     def abort(self) -> None:
-        driver = self.driver  # built even now: an eager one records the abort in its series
-        if not driver.closed:
+        driver = self._driver
+        if driver is None:
+            if self._aborted_ns is None:
+                self._aborted_ns = self.m.now  # replayed when the driver is built
+        elif not driver.closed:
             driver.abort()
