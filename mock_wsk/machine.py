@@ -84,6 +84,17 @@ class CtxState(enum.IntEnum):
     STALLED = 5  # on its CPU, busy-waiting (KeStallExecutionProcessor) until a virtual time
 
 
+# The members as module constants, which hot paths read instead: in Python 3.11 reading a member
+# off its Enum class (``CtxState.RUNNING``) goes through the slot of ``EnumType.__getattr__``, a
+# Python-level call of ``type.__getattribute__`` (~850 instructions in callgrind; a global, a
+# few dozen).
+CTX_READY, CTX_RUNNING, CTX_WAITING = CtxState.READY, CtxState.RUNNING, CtxState.WAITING
+CTX_SPINNING, CTX_DONE, CTX_STALLED = CtxState.SPINNING, CtxState.DONE, CtxState.STALLED
+KIND_THREAD, KIND_DPC, KIND_WORK_ITEM = (ContextKind.SYSTEM_THREAD, ContextKind.DPC,
+                                         ContextKind.WORK_ITEM)
+KIND_SYSTEM = ContextKind.SYSTEM
+
+
 class ThreadExit(BaseException):
     """Unwinds a system thread that called PsTerminateSystemThread."""
 
@@ -133,7 +144,7 @@ class Context:
         self.args = args
         self.irql = irql
         self.entry_irql = irql
-        self.state = CtxState.READY
+        self.state = CTX_READY
         self.cpu: Cpu | None = None
         self.last_cpu: Cpu | None = None
         self.glet: greenlet.greenlet | None = None
@@ -191,9 +202,9 @@ class Cpu:
         self.dpc_ctx: Context | None = None
 
     def new_dpc_ctx(self) -> Context:
-        ctx = self.dpc_ctx = Context(0, ContextKind.DPC, "dpc", None, (), DISPATCH_LEVEL)
+        ctx = self.dpc_ctx = Context(0, KIND_DPC, "dpc", None, (), DISPATCH_LEVEL)
         ctx.cpu = self
-        ctx.state = CtxState.RUNNING
+        ctx.state = CTX_RUNNING
         return ctx
 
     @property
@@ -210,7 +221,6 @@ _new_decision = tuple.__new__
 
 # What a CPU would do if chosen to step.
 _RUN, _DPC, _READY = 0, 1, 2
-_RUNNING, _READY_STATE = CtxState.RUNNING, CtxState.READY  # the scheduler's hot checks
 
 
 class StepBudgetExceeded(Exception):
@@ -294,7 +304,7 @@ class Machine:
         self._forced: tuple[Cpu, int] | None = None
         self._stop_requested = False
         self._subsystems: dict[type, Any] = {}
-        self.system = Context(0, ContextKind.SYSTEM, "system", None, (), DISPATCH_LEVEL)
+        self.system = Context(0, KIND_SYSTEM, "system", None, (), DISPATCH_LEVEL)
         self.system.cpu = self.cpus[0]
 
     # ------------------------------------------------------------------ subsystems and records
@@ -473,14 +483,14 @@ class Machine:
             ctx is not None
             and ctx.irql < DISPATCH_LEVEL
             and ctx.cpu is cpu
-            and ctx.kind is not ContextKind.SYSTEM
+            and ctx.kind is not KIND_SYSTEM
         ):
             self.deliver_dpcs(ctx)
         return True
 
     def _make_ready(self, ctx: Context, preferred: Cpu | None = None) -> None:
         # fidelity: kernel.thread_placement (the last CPU is option 0)
-        ctx.state = CtxState.READY
+        ctx.state = CTX_READY
         home = preferred or ctx.last_cpu or (self.current.cpu if self.current else None)
         if home is None:
             home = self.cpus[0]
@@ -499,7 +509,7 @@ class Machine:
 
     def wake(self, ctx: Context, status: int) -> None:
         """Make a waiting context ready with the status its wait returns."""
-        if ctx.state is not CtxState.WAITING:
+        if ctx.state is not CTX_WAITING:
             return
         self.waiting.pop(ctx.id, None)
         ctx.wait_status = status
@@ -517,7 +527,7 @@ class Machine:
         cpu.stack.pop()
         ctx.last_cpu = cpu
         ctx.cpu = None
-        ctx.state = CtxState.WAITING
+        ctx.state = CTX_WAITING
         self.waiting[ctx.id] = ctx
         if self.trace is not None:
             self.emit("ctx.block", ctx.id)
@@ -530,7 +540,7 @@ class Machine:
         """The current context spins for ``lock`` (held on another CPU) until it is released."""
         ctx = self.current
         assert ctx is not None
-        ctx.state = CtxState.SPINNING
+        ctx.state = CTX_SPINNING
         ctx.spinning_on = lock
         self.emit("ctx.spin", ctx.id, getattr(lock, "name", "lock"))
         if ctx.glet is None or self._sched is None:
@@ -547,10 +557,10 @@ class Machine:
         as on real hardware, so a driver polling for another CPU's work makes progress.
         DPCs and the system context stall in zero time (fidelity: kernel.cpu_time)."""
         ctx = self.current
-        if ctx is None or ctx.kind is ContextKind.DPC or ctx.kind is ContextKind.SYSTEM or \
+        if ctx is None or ctx.kind is KIND_DPC or ctx.kind is KIND_SYSTEM or \
                 ctx.glet is None or self._sched is None or duration_ns <= 0:
             return
-        ctx.state = CtxState.STALLED
+        ctx.state = CTX_STALLED
         if self.trace is not None:
             self.emit("ctx.stall", ctx.id, duration_ns)
         self.call_at(self.now + duration_ns, self._end_stall, ctx)
@@ -559,12 +569,12 @@ class Machine:
 
     @staticmethod
     def _end_stall(ctx: Context) -> None:
-        if ctx.state is CtxState.STALLED:
-            ctx.state = CtxState.RUNNING  # its CPU's loop resumes it once nothing above runs
+        if ctx.state is CTX_STALLED:
+            ctx.state = CTX_RUNNING  # its CPU's loop resumes it once nothing above runs
 
     def unspin(self, ctx: Context) -> None:
-        if ctx.state is CtxState.SPINNING:
-            ctx.state = CtxState.RUNNING
+        if ctx.state is CTX_SPINNING:
+            ctx.state = CTX_RUNNING
             ctx.spinning_on = None
 
     def preemption_point(self) -> None:
@@ -578,7 +588,7 @@ class Machine:
         if not self.preemptive:
             if ctx.irql < DISPATCH_LEVEL:
                 cpu = ctx.cpu
-                if cpu is not None and cpu.dpcs and ctx.kind is not ContextKind.SYSTEM:
+                if cpu is not None and cpu.dpcs and ctx.kind is not KIND_SYSTEM:
                     self.deliver_dpcs(ctx)
             return
         if ctx.glet is None:
@@ -586,7 +596,7 @@ class Machine:
         # Most preemption points have one CPU with work (the asker's): count first (what
         # _candidates would return, without building it) and ask nothing then.
         count = 0
-        running, ready = _RUNNING, _READY_STATE
+        running, ready = CTX_RUNNING, CTX_READY
         for cpu in self.cpus:
             stack = cpu.stack
             if stack:
@@ -649,7 +659,7 @@ class Machine:
         more than one CPU at work."""
         out: list[tuple[Cpu, int]] = []
         keys: list[Hashable] = []
-        running, ready = _RUNNING, _READY_STATE
+        running, ready = CTX_RUNNING, CTX_READY
         for cpu in self.cpus:
             stack = cpu.stack
             if stack:
@@ -746,7 +756,7 @@ class Machine:
             if what == _DPC:
                 dpc, arg1, arg2 = cpu.dpcs.popleft()
                 dpc.inserted = False
-                ctx = Context(self._new_id(), ContextKind.DPC, dpc.name, dpc.DeferredRoutine,
+                ctx = Context(self._new_id(), KIND_DPC, dpc.name, dpc.DeferredRoutine,
                               (dpc, dpc.DeferredContext, arg1, arg2), DISPATCH_LEVEL)
                 ctx.cpu = cpu
                 cpu.stack.append(ctx)
@@ -771,7 +781,7 @@ class Machine:
         resume = self._resume
         system = self.system
         trace = self.trace
-        running, ready = CtxState.RUNNING, CtxState.READY
+        running, ready = CTX_RUNNING, CTX_READY
         while not self._stop_requested:
             for cpu in cpus:
                 stack = cpu.stack
@@ -832,7 +842,7 @@ class Machine:
 
     def _resume(self, ctx: Context) -> None:
         self.current = ctx
-        ctx.state = CtxState.RUNNING
+        ctx.state = CTX_RUNNING
         glet = ctx.glet
         if glet is None:
             sched = self._sched
@@ -907,7 +917,7 @@ class Machine:
         ctx.callbacks.clear()
         ctx.irql = DISPATCH_LEVEL
         ctx.cpu = cpu
-        ctx.state = CtxState.RUNNING
+        ctx.state = CTX_RUNNING
         ctx.stall_ns = 0
 
     def _finish(self, ctx: Context) -> None:
@@ -928,7 +938,7 @@ class Machine:
             )
         # DONE before the exit hooks run: a thread object is signalled once its thread ended,
         # and the hook that wakes its waiters checks exactly that.
-        ctx.state = CtxState.DONE
+        ctx.state = CTX_DONE
         for hook in ctx.on_exit:
             hook(ctx)
         cpu = ctx.cpu
@@ -967,7 +977,7 @@ class Machine:
             top
             for cpu in self.cpus
             for top in cpu.stack[-1:]
-            if top.state is CtxState.SPINNING
+            if top.state is CTX_SPINNING
         ]
         if spinners:
             self._report_stuck(spinners)
@@ -978,14 +988,14 @@ class Machine:
         change either)."""
         for cpu in self.cpus:
             top = cpu.stack[-1] if cpu.stack else None
-            if top is None or top.state is not CtxState.SPINNING:
+            if top is None or top.state is not CTX_SPINNING:
                 continue
             seen = {top.id}
             owner = getattr(top.spinning_on, "owner", None)
-            while owner is not None and owner.state is CtxState.SPINNING and owner.id not in seen:
+            while owner is not None and owner.state is CTX_SPINNING and owner.id not in seen:
                 seen.add(owner.id)
                 owner = getattr(owner.spinning_on, "owner", None)
-            if owner is not None and (owner.id in seen or owner.state is CtxState.DONE):
+            if owner is not None and (owner.id in seen or owner.state is CTX_DONE):
                 return True
         return False
 
@@ -1010,7 +1020,7 @@ class Machine:
             lines.append(f"{ctx.label} waits for {describe() if describe else ctx.wait}")
         for cpu in self.cpus:
             for ctx in cpu.stack:
-                if ctx.state is CtxState.SPINNING:
+                if ctx.state is CTX_SPINNING:
                     lines.append(f"{ctx.label} spins on {getattr(ctx.spinning_on, 'name', '?')}")
         return lines
 

@@ -19,7 +19,7 @@ from mock_wsk import machine as _machine
 from mock_wsk.constants import PASSIVE_LEVEL
 from mock_wsk.kernel.irql import check_max_irql
 from mock_wsk.kernel.types import UNICODE_STRING, store
-from mock_wsk.machine import Context, ContextKind, CtxState, Machine
+from mock_wsk.machine import CTX_DONE, KIND_THREAD, Context, Machine
 from mock_wsk.status import NT_SUCCESS, STATUS_SUCCESS, status_name
 from mock_wsk.verifier import code_location
 
@@ -373,8 +373,7 @@ def load_driver(m: Machine, module: Any, name: str | None = None,
         driver.entry_status = module.DriverEntry(driver.DriverObject, driver.RegistryPath)
         m.emit("driver.entry", name, driver.entry_status)
 
-    driver.entry_ctx = m.spawn(ContextKind.SYSTEM_THREAD, f"{name}!DriverEntry", driver_entry,
-                               cpu=0)
+    driver.entry_ctx = m.spawn(KIND_THREAD, f"{name}!DriverEntry", driver_entry, cpu=0)
     return driver
 
 
@@ -396,15 +395,15 @@ def unload_driver(m: Machine, driver: LoadedDriver) -> Context:
                     check()
             m.request_stop()  # nothing of the driver may run after this: the run is over
 
-    driver.unload_ctx = m.spawn(ContextKind.SYSTEM_THREAD, f"{driver.name}!DriverUnload",
-                                driver_unload, cpu=0)
+    driver.unload_ctx = m.spawn(KIND_THREAD, f"{driver.name}!DriverUnload", driver_unload,
+                                cpu=0)
     return driver.unload_ctx
 
 
 def check_unload_finished(m: Machine, driver: LoadedDriver) -> bool:
     """After ``m.run()``: report an unload that never returned, with who waits for what."""
     ctx = driver.unload_ctx
-    if ctx is None or ctx.state is CtxState.DONE or m.halt is not None or m.stuck is not None:
+    if ctx is None or ctx.state is CTX_DONE or m.halt is not None or m.stuck is not None:
         return True
     graph = m.wait_for_graph()
     m.report(

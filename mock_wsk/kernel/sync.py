@@ -17,7 +17,7 @@ from mock_wsk.kernel import choices as _choices  # noqa: F401  (defines the choi
 from mock_wsk.kernel import rules as _rules  # noqa: F401  (registers the rules used here)
 from mock_wsk.kernel.irql import check_max_irql, set_irql
 from mock_wsk.kernel.types import quad, store, value_of
-from mock_wsk.machine import ContextKind, Machine
+from mock_wsk.machine import KIND_DPC, Machine
 from mock_wsk.status import STATUS_SUCCESS, STATUS_TIMEOUT
 
 # Values of the WDK enumerations (ntdef.h / wdm.h): EVENT_TYPE, WAIT_TYPE, KWAIT_REASON,
@@ -158,7 +158,7 @@ def wait_for_objects(m: Machine, objects: Sequence[DispatcherObject], wait_all: 
         m.cover_here(coverage, "kernel", _kind_of(objects), "wait_block")
     for hook in _wait_hooks:
         hook(m, ctx, objects, ddi)
-    if ctx.kind is ContextKind.DPC:
+    if ctx.kind is KIND_DPC:
         m.report("irql.wait_in_dpc", f"{ddi} with a non-zero timeout in a DPC",
                  objects={"waits_for": ", ".join(o.name for o in objects),
                           "status_chosen_by": cite("kernel.unblockable_wait_status")},

@@ -13,7 +13,7 @@ from mock_wsk.constants import DISPATCH_LEVEL, PASSIVE_LEVEL
 from mock_wsk.kernel.irql import check_max_irql
 from mock_wsk.kernel.sync import DispatcherObject
 from mock_wsk.kernel.types import store
-from mock_wsk.machine import Context, ContextKind, Machine, ThreadExit
+from mock_wsk.machine import CTX_DONE, KIND_THREAD, KIND_WORK_ITEM, Context, Machine, ThreadExit
 from mock_wsk.status import STATUS_SUCCESS
 from mock_wsk.verifier import code_location
 
@@ -35,7 +35,7 @@ class KTHREAD(DispatcherObject):
 
     def is_signaled(self) -> bool:
         ctx = self.context
-        return ctx is not None and ctx.state is _machine.CtxState.DONE
+        return ctx is not None and ctx.state is CTX_DONE
 
 
 class ThreadTable:
@@ -69,7 +69,7 @@ def PsCreateSystemThread(ThreadHandle: Any, DesiredAccess: int, ObjectAttributes
     check_max_irql(m, "PsCreateSystemThread", PASSIVE_LEVEL)
     name = getattr(StartRoutine, "__name__", "thread")
     thread = KTHREAD(name)
-    ctx = m.spawn(ContextKind.SYSTEM_THREAD, name, StartRoutine, (StartContext,))
+    ctx = m.spawn(KIND_THREAD, name, StartRoutine, (StartContext,))
     thread.context = ctx
     ctx.on_exit.append(_thread_ended(thread))
     m.subsystem(ThreadTable).threads.append(thread)
@@ -137,7 +137,7 @@ def IoQueueWorkItem(IoWorkItem: IO_WORKITEM, WorkerRoutine: Any, QueueType: int,
         IoWorkItem.queued = False
         WorkerRoutine(device, context)
 
-    m.spawn(ContextKind.WORK_ITEM, name, run, (IoWorkItem.DeviceObject, Context))
+    m.spawn(KIND_WORK_ITEM, name, run, (IoWorkItem.DeviceObject, Context))
 
 
 def IoFreeWorkItem(IoWorkItem: IO_WORKITEM) -> None:
