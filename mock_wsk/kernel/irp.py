@@ -114,7 +114,11 @@ class IO_STACK_LOCATION:
         # ``Parameters`` is made on first access: most locations (a WSK client's own IRP)
         # never use it, and an idle connection's IRP must stay small.
         self._parameters: Any = None
-        self.clear()
+        self.MajorFunction = self.MinorFunction = self.Flags = self.Control = 0
+        self.DeviceObject: Any = None
+        self.FileObject: Any = None
+        self.CompletionRoutine: CompletionRoutine | None = None
+        self.Context: Any = None
 
     @property
     def Parameters(self) -> Any:
@@ -126,19 +130,6 @@ class IO_STACK_LOCATION:
     @Parameters.setter
     def Parameters(self, value: Any) -> None:
         self._parameters = value
-
-    def clear(self) -> None:
-        self.MajorFunction = 0
-        self.MinorFunction = 0
-        self.Flags = 0
-        self.Control = 0
-        parameters = self._parameters
-        if parameters is not None and parameters.__dict__:
-            self._parameters = None  # a fresh, empty one on the next access
-        self.DeviceObject: Any = None
-        self.FileObject: Any = None
-        self.CompletionRoutine: CompletionRoutine | None = None
-        self.Context: Any = None
 
     def __repr__(self) -> str:
         return (f"<IO_STACK_LOCATION MJ=0x{self.MajorFunction:02X} MN=0x{self.MinorFunction:02X}"
@@ -241,7 +232,17 @@ class IRP:
         self._tail: SimpleNamespace | None = None
         self._cold: dict[str, Any] | None = None  # see _ColdField
         self.IoStatus = IO_STATUS_BLOCK()
-        self._initialize(STATUS_SUCCESS)
+        # What _initialize resets, as it leaves it, without its walk over locations that are
+        # fresh already (one IRP per synchronous WSK call in most drivers).
+        self.MdlAddress: Any = None
+        self.PendingReturned = False
+        self.CurrentLocation = StackSize + 1
+        self.Cancel = False
+        self.state = ALLOCATED
+        self.owner = ""
+        self._holder = ""  # "provider" or "dispatch" while pending
+        self._cancel_handler: Callable[[IRP], None] | None = None
+        self._freed_while_pending = False
 
     @property
     def AssociatedIrp(self) -> SimpleNamespace:
@@ -269,7 +270,7 @@ class IRP:
     def _initialize(self, status: int) -> None:
         """IoInitializeIrp: everything but the allocation bookkeeping starts over (in place:
         IoReuseIrp runs once per request, so it allocates nothing)."""
-        self.MdlAddress: Any = None
+        self.MdlAddress = None
         if self._cold is not None:  # Size, Flags, RequestorMode, Cancel*, User*: _ColdField
             self._cold = None
         associated = self._associated
@@ -286,7 +287,7 @@ class IRP:
             overlay = tail.Overlay
             overlay.DriverContext[:] = (None, None, None, None)
             overlay.Thread = overlay.ListEntry = None
-        # IO_STACK_LOCATION.clear, inlined: this runs once per request (IoReuseIrp).
+        # Each location as IO_STACK_LOCATION() makes it (in place: once per request).
         for location in self.stack:
             location.MajorFunction = location.MinorFunction = location.Flags = 0
             location.Control = 0
@@ -297,8 +298,8 @@ class IRP:
             location.CompletionRoutine = location.Context = None
         self.state = ALLOCATED
         self.owner = ""
-        self._holder = ""  # "provider" or "dispatch" while pending
-        self._cancel_handler: Callable[[IRP], None] | None = None
+        self._holder = ""
+        self._cancel_handler = None
         self._freed_while_pending = False
 
     @property
@@ -901,10 +902,13 @@ def irp_complete(m: Machine, Irp: IRP, status: int, information: int = 0,
     iosb.Status = status
     iosb.Information = information
     index = Irp.CurrentLocation
-    if 0 < index == Irp.StackCount and m.coverage is None and isinstance(status, int):
+    coverage = m.coverage
+    if 0 < index == Irp.StackCount and isinstance(status, int):
         # The usual request: one location left, the caller's own at the top of its IRP (a
         # driver's IRP to WSK). The steps below and _complete's walk for that one location,
         # without the loop, the call and the SL_PENDING_RETURNED bit written and read back.
+        if coverage is not None:
+            _cover_provider_complete(m, coverage, status, pending_returned)
         location = Irp.stack[index - 1]
         control = location.Control
         Irp.PendingReturned = pending_returned
@@ -938,13 +942,17 @@ def irp_complete(m: Machine, Irp: IRP, status: int, information: int = 0,
         else:
             current.Control &= ~SL_PENDING_RETURNED
     Irp.PendingReturned = pending_returned
-    coverage = m.coverage
     if coverage is not None:
-        m.cover_here(coverage, "kernel", "IRP",
-                     "provider_complete_cancelled" if status == STATUS_CANCELLED
-                     else "provider_complete_pended" if pending_returned
-                     else "provider_complete_inline")
+        _cover_provider_complete(m, coverage, status, pending_returned)
     _complete(m, Irp)
+
+
+def _cover_provider_complete(m: Machine, coverage: set[Any], status: int,
+                             pending_returned: bool) -> None:
+    m.cover_here(coverage, "kernel", "IRP",
+                 "provider_complete_cancelled" if status == STATUS_CANCELLED
+                 else "provider_complete_pended" if pending_returned
+                 else "provider_complete_inline")
 
 
 def irp_set_cancel_handler(Irp: IRP, fn: Callable[[IRP], None] | None) -> bool:
