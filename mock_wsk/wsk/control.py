@@ -28,7 +28,7 @@ from mock_wsk.constants import (
     WskIoctl,
     WskSetOption,
 )
-from mock_wsk.kernel.irp import irp_complete
+from mock_wsk.kernel.irp import irp_begin, irp_complete
 from mock_wsk.kernel.types import Out
 from mock_wsk.status import (
     NT_SUCCESS,
@@ -90,7 +90,7 @@ def WskControlSocket(Socket: Any, RequestType: int, ControlCode: int, Level: int
     w = _enter(Socket, "WskControlSocket")
     if w is None:
         return int(fidelity.choose("wsk.after_close"))
-    if Irp is not None and not w.begin(Irp, "WskControlSocket"):
+    if Irp is not None and not irp_begin(w.m, Irp, "WskControlSocket"):
         return int(fidelity.choose("wsk.bad_irp"))
     Socket.calls += 1
     try:

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from mock_wsk import fidelity
-from mock_wsk.kernel.irp import irp_begin, irp_complete
+from mock_wsk.kernel.irp import irp_complete
 from mock_wsk.machine import KDPC, Machine
 from mock_wsk.status import STATUS_PENDING
 
@@ -23,28 +23,32 @@ TRANSPORTS = ("flow", "fixed_rtt")
 COMPLETION_POLICIES = (None, "inline", "pended")
 
 
+def _chosen(choice: str) -> Any:
+    """A setting whose default is a fidelity choice, read when the settings are made (an
+    override in force then applies). A partial, not a lambda: no Python frame per setting."""
+    return field(default_factory=partial(fidelity.choose, choice))
+
+
 @dataclass
 class WskSettings:
     """What a scenario may set about the provider (see :func:`configure_wsk`)."""
 
     # IRQL of event callbacks: "dispatch", "passive" or "any" (asked per call at the
     # decision point; fifo answers DISPATCH_LEVEL).
-    callback_irql: str = field(default_factory=lambda: fidelity.choose("wsk.callback_irql"))
+    callback_irql: str = _chosen("wsk.callback_irql")
     # Force "inline" or "pended" completion of requests that may do either; None = decide.
     completion: str | None = None
     # Before this virtual time the provider NPI is not available (WskCaptureProviderNPI).
     provider_ready_at_ns: int = 0
-    dead_socket_close_deadline_ns: int = field(
-        default_factory=lambda: fidelity.choose("wsk.dead_socket_close_deadline_ns"))
-    deregister_hang_ns: int = field(
-        default_factory=lambda: fidelity.choose("wsk.deregister_hang_ns"))
+    dead_socket_close_deadline_ns: int = _chosen("wsk.dead_socket_close_deadline_ns")
+    deregister_hang_ns: int = _chosen("wsk.deregister_hang_ns")
     nodelay_supported: bool = True
     # Send path of connection sockets: "flow" (the TCP flow model: completion times and ISB
     # from bandwidth, RTT, window, loss; the link comes from the `network:` section) or
     # "fixed_rtt" (every send completes rtt_ns later; the ISB is default_isb until set).
-    transport: str = field(default_factory=lambda: fidelity.choose("wsk.default_transport"))
-    default_isb: int = field(default_factory=lambda: fidelity.choose("wsk.default_isb"))
-    rtt_ns: int = field(default_factory=lambda: fidelity.choose("wsk.default_rtt_ns"))
+    transport: str = _chosen("wsk.default_transport")
+    default_isb: int = _chosen("wsk.default_isb")
+    rtt_ns: int = _chosen("wsk.default_rtt_ns")
     local_address: str = "10.0.0.1"
 
     def validate(self) -> None:
@@ -92,6 +96,8 @@ class Wsk:
         self._dpcs: list[KDPC] = []  # reusable KDPCs for provider work
         # Reusable send-completion DPCs, their routine and context preset (requests.send_acked).
         self._send_dpcs: list[KDPC] = []
+        # Reusable completion DPCs, their routine and context preset (complete_later).
+        self._completion_dpcs: list[KDPC] = []
         self._deliveries: list[Any] = []  # reusable callback-delivery DPCs (dispatch._Delivery)
         # Indications the client gave back by accepting every byte (network.Peer.send). A
         # deque: a list going from one item to none and back (one indication per peer send)
@@ -151,13 +157,18 @@ class Wsk:
     def complete_later(self, irp: Any, status: int, information: Any = 0,
                        cpu: int | None = None) -> None:
         """Complete a pended IRP from a DPC (its completion routine runs there)."""
+        m = self.m
         if cpu is None:
-            cpu = self.pick_cpu(_current_cpu(self.m))
-        self.run_in_dpc(cpu, "WskCompleteIrp", _complete_pended, (self.m, irp, status,
-                                                                 information))
-
-    def begin(self, irp: Any, owner: str) -> bool:
-        return irp_begin(self.m, irp, owner)
+            ctx = m.current
+            cpu = self.pick_cpu(ctx.cpu.index if ctx is not None and ctx.cpu is not None else 0)
+        pool = self._completion_dpcs
+        if pool:
+            dpc = pool.pop()
+        else:
+            dpc = KDPC("WskCompleteIrp")
+            dpc.DeferredRoutine = _complete_pended
+            dpc.DeferredContext = self
+        m.queue_dpc(cpu, dpc, irp, (status, information))
 
     # ------------------------------------------------------------------ results
 
@@ -230,14 +241,10 @@ def _dpc_trampoline(dpc: KDPC, pool: list[KDPC], fn: Callable[[Any], None], arg:
     fn(arg)
 
 
-def _complete_pended(args: tuple[Machine, Any, int, Any]) -> None:
-    m, irp, status, information = args
-    irp_complete(m, irp, status, information, pending_returned=True)
-
-
-def _current_cpu(m: Machine) -> int:
-    ctx = m.current
-    return ctx.cpu.index if ctx is not None and ctx.cpu is not None else 0
+def _complete_pended(dpc: KDPC, w: Wsk, irp: Any, result: tuple[int, Any]) -> None:
+    """The DPC of :meth:`Wsk.complete_later` (routine and context preset, as for sends)."""
+    w._completion_dpcs.append(dpc)  # already dequeued: reusable from here on
+    irp_complete(w.m, irp, result[0], result[1], pending_returned=True)
 
 
 _STANDARD_CALLBACKS = ("WskAcceptEvent", "WskReceiveEvent", "WskDisconnectEvent",

@@ -25,7 +25,7 @@ from mock_wsk.constants import (
     WSK_SET_STATIC_EVENT_CALLBACKS,
     WSK_TRANSPORT_LIST_QUERY,
 )
-from mock_wsk.kernel.irp import irp_complete
+from mock_wsk.kernel.irp import irp_begin, irp_complete
 from mock_wsk.kernel.irql import check_max_irql
 from mock_wsk.kernel.sync import DispatcherObject, wait_for_objects
 from mock_wsk.kernel.types import Out, store
@@ -224,7 +224,7 @@ def _take_irp(w: Wsk, Irp: Any, ddi: str) -> int | None:
         w.m.report("wsk.call.irp_required", f"{ddi} without an IRP",
                    objects={"status_chosen_by": fidelity.cite("wsk.irp_required_missing")})
         return int(fidelity.choose("wsk.irp_required_missing"))
-    if not w.begin(Irp, ddi):
+    if not irp_begin(w.m, Irp, ddi):
         return int(fidelity.choose("wsk.bad_irp"))
     return None
 
@@ -315,7 +315,7 @@ def WskControlClient(Client: Any, ControlCode: int, InputSize: int, InputBuffer:
     m.preemption_point()
     w = m.subsystem(Wsk)
     client = _client(Client)
-    if Irp is not None and not w.begin(Irp, "WskControlClient"):
+    if Irp is not None and not irp_begin(w.m, Irp, "WskControlClient"):
         return int(fidelity.choose("wsk.bad_irp"))
     if ControlCode == WSK_SET_STATIC_EVENT_CALLBACKS:
         status = _set_static(w, client, InputSize, InputBuffer)
@@ -392,7 +392,7 @@ def _client_unmodelled(name: str) -> Any:
         m.preemption_point()
         status = int(fidelity.choose("wsk.unmodelled_call"))
         irp = args[-1] if args else None
-        if irp is not None and hasattr(irp, "IoStatus") and m.subsystem(Wsk).begin(irp, name):
+        if irp is not None and hasattr(irp, "IoStatus") and irp_begin(m, irp, name):
             irp_complete(m, irp, status, 0, pending_returned=False)
         return status
 

@@ -103,7 +103,7 @@ def _run(w: Wsk, Socket: WSK_SOCKET, ddi: str, Irp: Any, body: Body,
     """The part of every request after _enter: the IRP, the body, completion."""
     if Irp is None:
         return _irp_missing(w, Socket, ddi)
-    if not w.begin(Irp, ddi):
+    if not irp_begin(w.m, Irp, ddi):
         return int(fidelity.choose("wsk.bad_irp"))
     Socket.calls += 1
     try:
@@ -416,7 +416,7 @@ def WskSend(Socket: Any, Buffer: Any, Flags: int, Irp: Any) -> int:
     elif Irp is None:
         status = _irp_missing(m.subsystem(Wsk), Socket, "WskSend")
     else:
-        if not irp_begin(m, Irp, "WskSend"):  # w.begin, without the extra call
+        if not irp_begin(m, Irp, "WskSend"):
             status = int(fidelity.choose("wsk.bad_irp"))
         else:
             # The body, counted as a call in progress on the socket (C.18). A refused send
@@ -529,7 +529,7 @@ class _SendAcks:
 
 
 def _send_done(dpc: KDPC, w: Wsk, irp: Any, length: int) -> None:
-    """The DPC completing an acknowledged send (core._dpc_trampoline + _complete_pended)."""
+    """The DPC completing an acknowledged send (as core._complete_pended does a request)."""
     w._send_dpcs.append(dpc)  # already dequeued: reusable from here on
     irp_complete(w.m, irp, STATUS_SUCCESS, length, True)  # pending_returned
 
@@ -708,7 +708,7 @@ def WskCloseSocket(Socket: Any, Irp: Any) -> int:
                  objects={"socket": Socket.id,
                           "status_chosen_by": fidelity.cite("wsk.irp_required_missing")})
         return int(fidelity.choose("wsk.irp_required_missing"))
-    if not w.begin(Irp, "WskCloseSocket"):
+    if not irp_begin(w.m, Irp, "WskCloseSocket"):
         return int(fidelity.choose("wsk.bad_irp"))
     old = Socket.state
     Socket.state = State.CLOSING
@@ -743,7 +743,7 @@ def unmodelled(name: str) -> Callable[..., int]:
         if w is None:
             return int(fidelity.choose("wsk.after_close"))
         status = int(fidelity.choose("wsk.unmodelled_call"))
-        if irp is not None and hasattr(irp, "IoStatus") and w.begin(irp, name):
+        if irp is not None and hasattr(irp, "IoStatus") and irp_begin(w.m, irp, name):
             return w.fail(irp, status)
         return status
 
