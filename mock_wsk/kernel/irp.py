@@ -511,18 +511,22 @@ def _alive(m: Machine, irp: Any, ddi: str) -> bool:
 
 
 def IoAllocateIrp(StackSize: int, ChargeQuota: bool) -> IRP | None:
-    m = _machine.active_machine()
+    m = _machine.active or _machine.active_machine()
     m.preemption_point()
-    check_max_irql(m, "IoAllocateIrp", DISPATCH_LEVEL)
+    ctx = m.current
+    if ctx is not None and ctx.irql > DISPATCH_LEVEL:  # check_max_irql's test, inlined
+        check_max_irql(m, "IoAllocateIrp", DISPATCH_LEVEL)
     if StackSize < 0:
         raise ValueError(f"IoAllocateIrp: StackSize must not be negative ({StackSize})")
     return m.subsystem(IrpTracker).new_irp(StackSize, caller_site(), True)
 
 
 def IoFreeIrp(Irp: IRP) -> None:
-    m = _machine.active_machine()
+    m = _machine.active or _machine.active_machine()
     m.preemption_point()
-    check_max_irql(m, "IoFreeIrp", DISPATCH_LEVEL)
+    ctx = m.current
+    if ctx is not None and ctx.irql > DISPATCH_LEVEL:  # check_max_irql's test, inlined
+        check_max_irql(m, "IoFreeIrp", DISPATCH_LEVEL)
     site = caller_site()
     if not isinstance(Irp, IRP):
         raise TypeError(f"IoFreeIrp needs an IRP, got {Irp!r}")

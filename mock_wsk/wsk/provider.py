@@ -131,7 +131,7 @@ def _registration(WskRegistration: Any) -> Registration:
 
 
 def WskRegister(WskClientNpi: Any, WskRegistration: Any) -> int:
-    m = _machine.active_machine()
+    m = _machine.active or _machine.active_machine()
     m.preemption_point()
     check_max_irql(m, "WskRegister", PASSIVE_LEVEL)
     w = m.subsystem(Wsk)
@@ -143,7 +143,7 @@ def WskRegister(WskClientNpi: Any, WskRegistration: Any) -> int:
 
 
 def WskCaptureProviderNPI(WskRegistration: Any, WaitTimeout: int, WskProviderNpi: Any) -> int:
-    m = _machine.active_machine()
+    m = _machine.active or _machine.active_machine()
     m.preemption_point()
     reg = _registration(WskRegistration)
     w = reg.w
@@ -168,7 +168,7 @@ def WskCaptureProviderNPI(WskRegistration: Any, WaitTimeout: int, WskProviderNpi
 
 
 def WskReleaseProviderNPI(WskRegistration: Any) -> None:
-    m = _machine.active_machine()
+    m = _machine.active or _machine.active_machine()
     m.preemption_point()
     reg = _registration(WskRegistration)
     if reg.captures <= 0:
@@ -181,7 +181,7 @@ def WskReleaseProviderNPI(WskRegistration: Any) -> None:
 
 def WskDeregister(WskRegistration: Any) -> None:
     """Blocks until every socket is closed and every capture released (C.18)."""
-    m = _machine.active_machine()
+    m = _machine.active or _machine.active_machine()
     m.preemption_point()
     check_max_irql(m, "WskDeregister", PASSIVE_LEVEL)
     reg = _registration(WskRegistration)
@@ -251,7 +251,7 @@ def _new_socket(w: Wsk, client: WSK_CLIENT, category: Category, context: Any,
 def WskSocket(Client: Any, AddressFamily: int, SocketType: int, Protocol: int, Flags: int,
               SocketContext: Any, Dispatch: Any, OwningProcess: Any, OwningThread: Any,
               SecurityDescriptor: Any, Irp: Any) -> int:
-    m = _machine.active_machine()
+    m = _machine.active or _machine.active_machine()
     m.preemption_point()
     w = m.subsystem(Wsk)
     client = _client(Client)
@@ -273,7 +273,7 @@ def WskSocketConnect(Client: Any, SocketType: int, Protocol: int, LocalAddress: 
                      Irp: Any) -> int:
     """Create, bind and connect a connection socket; the IRP completes after the handshake
     with ``IoStatus.Information`` = the socket (or STATUS_CONNECTION_REFUSED)."""
-    m = _machine.active_machine()
+    m = _machine.active or _machine.active_machine()
     m.preemption_point()
     w = m.subsystem(Wsk)
     client = _client(Client)
@@ -311,7 +311,7 @@ def _socket_connect_done(w: Wsk, sock: WSK_SOCKET, irp: Any, peer: Any) -> None:
 def WskControlClient(Client: Any, ControlCode: int, InputSize: int, InputBuffer: Any,
                      OutputSize: int, OutputBuffer: Any, OutputSizeReturned: Any,
                      Irp: Any) -> int:
-    m = _machine.active_machine()
+    m = _machine.active or _machine.active_machine()
     m.preemption_point()
     w = m.subsystem(Wsk)
     client = _client(Client)
@@ -388,7 +388,7 @@ def _transport_list(OutputSize: int, OutputBuffer: Any, OutputSizeReturned: Any)
 
 def _client_unmodelled(name: str) -> Any:
     def call(*args: Any) -> int:
-        m = _machine.active_machine()
+        m = _machine.active or _machine.active_machine()
         m.preemption_point()
         status = int(fidelity.choose("wsk.unmodelled_call"))
         irp = args[-1] if args else None

@@ -74,7 +74,7 @@ _SEND_CATEGORIES = (Category.CONNECTION, Category.STREAM)
 
 def _enter(Socket: Any, ddi: str) -> Wsk | None:
     """Preemption point and the C.18 use-after-close check. None: refuse the call."""
-    m = _machine.active_machine()
+    m = _machine.active or _machine.active_machine()
     m.preemption_point()
     if not isinstance(Socket, WSK_SOCKET):
         raise TypeError(f"{ddi} needs a WSK_SOCKET (from WskSocket's IRP), got {Socket!r}")
@@ -717,16 +717,18 @@ def WskCloseSocket(Socket: Any, Irp: Any) -> int:
         cover_transition(coverage, Socket, old, "close")
     Socket.events.close()
     m.emit("wsk.close", Socket.id)
-    _release_all(Socket)
-    Socket.receives.clear()
-    Socket.accept_irps.clear()
-    for irp in list(Socket.pend):
-        del Socket.pend[irp]
-        irp_set_cancel_handler(irp, None)
-        irp_complete(m, irp, STATUS_CANCELLED, 0, pending_returned=True)
-    for waiting in Socket.backlog:
-        w.network.reject(waiting)
-    Socket.backlog.clear()
+    if Socket.receives or Socket.pend or Socket.accept_irps:  # most closes have none
+        _release_all(Socket)
+        Socket.receives.clear()
+        Socket.accept_irps.clear()
+        for irp in list(Socket.pend):
+            del Socket.pend[irp]
+            irp_set_cancel_handler(irp, None)
+            irp_complete(m, irp, STATUS_CANCELLED, 0, pending_returned=True)
+    if Socket.backlog:
+        for waiting in Socket.backlog:
+            w.network.reject(waiting)
+        Socket.backlog.clear()
     if Socket.events.total_in_flight:
         Socket.close_irp = Irp  # completes when the last callback returns (dispatch._call)
         return STATUS_PENDING
