@@ -218,7 +218,9 @@ class IRP:
         self.Type = 6  # IO_TYPE_IRP
         self.StackCount = StackSize
         # A tuple: the locations are fixed for the IRP's life, and it is smaller than a list.
-        self.stack = tuple([IO_STACK_LOCATION() for _ in range(StackSize)])
+        # One location (a driver's IRP to WSK) without the comprehension's frame.
+        self.stack = ((IO_STACK_LOCATION(),) if StackSize == 1
+                      else tuple([IO_STACK_LOCATION() for _ in range(StackSize)]))
         self.serial = serial
         self.driver_allocated = driver_allocated
         self._site = site
@@ -905,14 +907,17 @@ def irp_complete(m: Machine, Irp: IRP, status: int, information: int = 0,
     iosb = Irp.IoStatus
     iosb.Status = status
     iosb.Information = information
-    index = Irp.CurrentLocation
     coverage = m.coverage
+    if coverage is not None:
+        m.cover_here(coverage, "kernel", "IRP",
+                     "provider_complete_cancelled" if status == STATUS_CANCELLED
+                     else "provider_complete_pended" if pending_returned
+                     else "provider_complete_inline")
+    index = Irp.CurrentLocation
     if 0 < index == Irp.StackCount and isinstance(status, int):
         # The usual request: one location left, the caller's own at the top of its IRP (a
         # driver's IRP to WSK). The steps below and _complete's walk for that one location,
         # without the loop, the call and the SL_PENDING_RETURNED bit written and read back.
-        if coverage is not None:
-            _cover_provider_complete(m, coverage, status, pending_returned)
         location = Irp.stack[index - 1]
         control = location.Control
         Irp.PendingReturned = pending_returned
@@ -946,17 +951,7 @@ def irp_complete(m: Machine, Irp: IRP, status: int, information: int = 0,
         else:
             current.Control &= ~SL_PENDING_RETURNED
     Irp.PendingReturned = pending_returned
-    if coverage is not None:
-        _cover_provider_complete(m, coverage, status, pending_returned)
     _complete(m, Irp)
-
-
-def _cover_provider_complete(m: Machine, coverage: set[Any], status: int,
-                             pending_returned: bool) -> None:
-    m.cover_here(coverage, "kernel", "IRP",
-                 "provider_complete_cancelled" if status == STATUS_CANCELLED
-                 else "provider_complete_pended" if pending_returned
-                 else "provider_complete_inline")
 
 
 def irp_set_cancel_handler(Irp: IRP, fn: Callable[[IRP], None] | None) -> bool:
