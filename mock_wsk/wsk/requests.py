@@ -92,15 +92,10 @@ def _after_close(m: Any, Socket: WSK_SOCKET, ddi: str) -> None:
 
 
 def _request(Socket: Any, ddi: str, Irp: Any, body: Body, *args: Any) -> int:
+    """_enter, then the IRP, the body, completion."""
     w = _enter(Socket, ddi)
     if w is None:
         return int(fidelity.choose("wsk.after_close"))
-    return _run(w, Socket, ddi, Irp, body, args)
-
-
-def _run(w: Wsk, Socket: WSK_SOCKET, ddi: str, Irp: Any, body: Body,
-         args: tuple[Any, ...]) -> int:
-    """The part of every request after _enter: the IRP, the body, completion."""
     if Irp is None:
         return _irp_missing(w, Socket, ddi)
     if not irp_begin(w.m, Irp, ddi):
