@@ -97,8 +97,6 @@ class Wsk:
         self.registrations: list[Any] = []
         self.next_socket_id = 1
         self._dpcs: list[KDPC] = []  # reusable KDPCs for provider work
-        # Reusable send-completion DPCs, their routine and context preset (requests.send_acked).
-        self._send_dpcs: list[KDPC] = []
         # Reusable completion DPCs, their routine and context preset (complete_later).
         self._completion_dpcs: list[KDPC] = []
         self._deliveries: list[Any] = []  # reusable callback-delivery DPCs (dispatch._Delivery)
@@ -163,13 +161,16 @@ class Wsk:
             ctx = m.current
             cpu = self.pick_cpu(ctx.cpu.index if ctx is not None and ctx.cpu is not None else 0)
         pool = self._completion_dpcs
-        if pool:
-            dpc = pool.pop()
-        else:
-            dpc = KDPC("WskCompleteIrp")
-            dpc.DeferredRoutine = _complete_pended
-            dpc.DeferredContext = self
-        m.queue_dpc(cpu, dpc, irp, (status, information))
+        m.queue_dpc(cpu, pool.pop() if pool else self.new_completion_dpc(), irp,
+                    (status, information))
+
+    def new_completion_dpc(self) -> KDPC:
+        """One more DPC for :meth:`complete_later`'s pool: its routine and context preset; the
+        routine puts it back when it runs."""
+        dpc = KDPC("WskCompleteIrp")
+        dpc.DeferredRoutine = _complete_pended
+        dpc.DeferredContext = self
+        return dpc
 
     # ------------------------------------------------------------------ results
 

@@ -24,7 +24,6 @@ from mock_wsk.kernel.irp import (
     irp_set_cancel_handler,
 )
 from mock_wsk.kernel.mdl import mdl_chain_acquire
-from mock_wsk.machine import KDPC
 from mock_wsk.status import (
     NT_SUCCESS,
     STATUS_ADDRESS_ALREADY_EXISTS,
@@ -511,22 +510,10 @@ class _SendAcks:
         # pending with this use as its entry: whatever forgets it releases the use first.
         del sock.pend[irp]
         irp._cancel_handler = None  # irp_set_cancel_handler(irp, None)
-        # Wsk.run_in_dpc, inlined: a reusable KDPC of the send pool (routine and context
-        # preset).
-        pool = w._send_dpcs
-        if pool:
-            dpc = pool.pop()
-        else:
-            dpc = KDPC("WskCompleteIrp")
-            dpc.DeferredRoutine = _send_done
-            dpc.DeferredContext = w
-        m.queue_dpc(sock.home_cpu, dpc, irp, length)
-
-
-def _send_done(dpc: KDPC, w: Wsk, irp: Any, length: int) -> None:
-    """The DPC completing an acknowledged send (as core._complete_pended does a request)."""
-    w._send_dpcs.append(dpc)  # already dequeued: reusable from here on
-    irp_complete(w.m, irp, STATUS_SUCCESS, length, True)  # pending_returned
+        # Wsk.complete_later on the socket's CPU, inlined (one per send).
+        pool = w._completion_dpcs
+        m.queue_dpc(sock.home_cpu, pool.pop() if pool else w.new_completion_dpc(), irp,
+                    (STATUS_SUCCESS, length))
 
 
 def WskReceive(Socket: Any, Buffer: Any, Flags: int, Irp: Any) -> int:
