@@ -23,6 +23,7 @@ from mock_wsk.kernel.driver import (
     unload_driver,
 )
 from mock_wsk.kernel.faults import AllocationFaults
+from mock_wsk.kernel.pool import PoolTracker
 from mock_wsk.machine import Machine
 from mock_wsk.scheduling import Strategy, make_strategy
 from mock_wsk.status import status_name
@@ -136,6 +137,8 @@ class Run:
             trace=scenario.trace,
             step_budget=scenario.step_budget,
         )
+        if scenario.nonpaged_pool is not None:
+            self.machine.subsystem(PoolTracker).nonpaged_limit = scenario.nonpaged_pool
         self.module = _instantiate(scenario)
         self.driver: LoadedDriver | None = None
         self.process: Process | None = None  # a user-mode application stub (main, no DriverEntry)

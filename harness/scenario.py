@@ -30,7 +30,7 @@ from harness.patterns import (
     parse_count,
 )
 from harness.suggest import did_you_mean
-from harness.units import parse_duration
+from harness.units import parse_duration, parse_size
 from harness.yaml_loader import LineDict, position_of
 
 DEFAULT_DURATION_NS = 1_000_000_000
@@ -127,6 +127,7 @@ class Scenario:
     policy: str = "record"
     trace: bool = True
     step_budget: int = 5_000_000
+    nonpaged_pool: int | None = None  # bytes the driver may hold at once (None: unlimited)
     wsk: Mapping[str, Any] = field(default_factory=dict)
     peers: Sequence[Mapping[str, Any]] = ()
     timeline: tuple[TimelineEvent, ...] = ()
@@ -265,6 +266,15 @@ def validate_document(path: str, doc: LineDict) -> None:
 
 
 # ---------------------------------------------------------------------- building
+
+
+def _size_or_none(path: str, container: Any, key: Any) -> int | None:
+    if not isinstance(container, Mapping) or key not in container:
+        return None
+    try:
+        return parse_size(container[key])
+    except ValueError as exc:
+        raise error_at(path, container, key, f"{key}: {exc}") from None
 
 
 def _duration(path: str, container: Any, key: Any, default: int) -> int:
@@ -560,6 +570,7 @@ def build_scenario(path: str, doc: LineDict, stub_roots: Sequence[Path] = (),
         policy=machine.get("policy", "record"),
         trace=machine.get("trace", True),
         step_budget=machine.get("step_budget", 5_000_000),
+        nonpaged_pool=_size_or_none(path, machine, "nonpaged_pool"),
         wsk=dict(doc.get("wsk", {})),
         peers=list(doc.get("peers", [])),
         timeline=_timeline(path, doc),

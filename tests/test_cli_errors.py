@@ -41,6 +41,8 @@ CASES: dict[str, tuple[bytes, int, str]] = {
                         b"  - {name: server, address: 10.0.0.2, listen: 7000}\ntimeline:\n"
                         b"  - {at: 1ms, action: peer_send, peer: [server], bytes: 10}\n", 6,
                         "expected the name of a peer"),
+    "bad_pool_size": (b"name: x\ndriver: {stub: timer_counter}\nmachine:\n"
+                      b"  nonpaged_pool: 8 Mib\n", 4, "a size is in bytes"),
     "bad_expression": (b"name: x\ndriver: {stub: timer_counter}\nexpect:\n"
                        b"  metrics: ['driver.ticks >== 3']\n", 4, "does not parse"),
 }

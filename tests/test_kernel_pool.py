@@ -480,3 +480,27 @@ def test_caller_site_and_stub_location_name_the_calling_line() -> None:
         assert b_site is not None and b_loc is not None
         assert b_site[1] == b_loc.line == first + 2
         assert c_site is b_site and c_loc is b_loc  # the same place: the same object
+
+
+def test_nonpaged_pool_runs_out_at_its_limit_and_freeing_makes_room() -> None:
+    got: list[Any] = []
+
+    def entry(DriverObject: Any, RegistryPath: Any) -> None:
+        blocks = [ExAllocatePool2(POOL_FLAG_NON_PAGED, 64 * 1024, b"Lim ") for _ in range(5)]
+        paged = ExAllocatePool2(POOL_FLAG_PAGED, 1024 * 1024, b"Lim ")  # another pool
+        got.append([b is not None for b in blocks] + [paged is not None])
+        ExFreePool(blocks[0])
+        again = ExAllocatePool2(POOL_FLAG_NON_PAGED, 64 * 1024, b"Lim ")
+        got.append(again is not None)
+        for block in [*blocks[1:4], again, paged]:
+            ExFreePool(block)
+
+    def limit(m: Any) -> None:
+        m.subsystem(PoolTracker).nonpaged_limit = 4 * 64 * 1024
+
+    m = run_driver(entry, setup=limit)
+    assert got == [[True, True, True, True, False, True], True]
+    assert m.violations == []
+    assert m.subsystem(PoolTracker).nonpaged_bytes == 0
+    assert [r[4] for r in m.trace or () if r[3] == "pool.fail"] == [(pool_tag(b"Lim "),
+                                                                     64 * 1024)]

@@ -534,6 +534,10 @@ class PoolTracker:
         self._serial = 0
         self._faults: list[_Fault] = []
         self.low_resources = machine.subsystem(AllocationFaults)
+        # Nonpaged bytes the driver holds, and how many it may (None: unlimited): past the
+        # limit an allocation returns NULL, as when nonpaged pool is exhausted.
+        self.nonpaged_bytes = 0
+        self.nonpaged_limit: int | None = None
 
     def fail_allocations(self, count: int, tag: Tag | None = None) -> None:
         """The next ``count`` allocations (only those with ``tag``, if given) return NULL."""
@@ -552,13 +556,19 @@ class PoolTracker:
     def allocate(self, size: int, tag: int, paged: bool, fill: int,
                  site: Site | None) -> PoolBlock | None:
         low = self.low_resources
+        limit = self.nonpaged_limit
         if (low.countdown and low.this_one_fails()) or \
-                (self._faults and self._inject_failure(tag)):
+                (self._faults and self._inject_failure(tag)) or \
+                (limit is not None and not paged and self.nonpaged_bytes + size > limit):
             self.failures += 1
             self.machine.emit("pool.fail", tag, size)
             return None
         self._serial += 1
-        cls = PagedPoolBlock if paged else PoolBlock
+        if paged:
+            cls: type[PoolBlock] = PagedPoolBlock
+        else:
+            cls = PoolBlock
+            self.nonpaged_bytes += size
         block = cls(size, tag, fill, self._serial, site)
         self.live[self._serial] = block
         self.allocations += 1
@@ -570,6 +580,8 @@ class PoolTracker:
         get = object.__getattribute__
         serial = get(block, "_pool_serial")
         self.live.pop(serial, None)
+        if type(block) is not PagedPoolBlock:  # type(): no attribute access of the block
+            self.nonpaged_bytes -= get(block, "_pool_size")
         self.frees += 1
         object.__setattr__(block, "_pool_freed_at", site)
         object.__setattr__(block, "__class__", FreedPoolBlock)
