@@ -260,8 +260,8 @@ def StartListening(port):
     return status
 
 
-def CreateListener(port):
-    """WskSocket(WSK_FLAG_LISTEN_SOCKET) and WskBind, both waited for."""
+def OpenListener():
+    """WskSocket(WSK_FLAG_LISTEN_SOCKET), waited for: ListenSocket, or None when it failed."""
     global ListenSocket
     ListenDispatch = WSK_CLIENT_LISTEN_DISPATCH(EchoAcceptEvent)
     status, ListenSocket = WskSyncCall(
@@ -269,6 +269,12 @@ def CreateListener(port):
         WSK_FLAG_LISTEN_SOCKET, None, ListenDispatch, None, None, None)
     if not NT_SUCCESS(status):
         ListenSocket = None  # Information is not a socket then
+    return status
+
+
+def CreateListener(port):
+    """The listener (OpenListener) and WskBind, both waited for."""
+    status = OpenListener()
     if NT_SUCCESS(status):
         status, _ = WskSyncCall(ListenSocket.Dispatch.WskBind, ListenSocket,
                                 SOCKADDR_IN(AF_INET, port, INADDR_ANY), 0)

@@ -45,13 +45,9 @@ def QuerySocketOption(Socket, Level, Option):
 
 def CreateListener(port):
     """WskSocket, the before-bind options, WskBind, then the options read back."""
-    global ListenSocket, listener_keepalive, listener_exclusive, option_failures
-    ListenDispatch = WSK_CLIENT_LISTEN_DISPATCH(EchoAcceptEvent)
-    status, ListenSocket = WskSyncCall(
-        ProviderNpi.Dispatch.WskSocket, ProviderNpi.Client, AF_INET, SOCK_STREAM, IPPROTO_TCP,
-        WSK_FLAG_LISTEN_SOCKET, None, ListenDispatch, None, None, None)
+    global listener_keepalive, listener_exclusive, option_failures
+    status = OpenListener()  # echo_server's
     if not NT_SUCCESS(status):
-        ListenSocket = None  # Information is not a socket then
         return status
     for Option in (SO_EXCLUSIVEADDRUSE, SO_KEEPALIVE):
         status = SetSocketOption(ListenSocket, SOL_SOCKET, Option, 1)

@@ -65,6 +65,12 @@ def _peer_and_link(**params: Any) -> Any:
 # ---------------------------------------------------------------------- C.14 through the model
 
 
+
+def _nodelay_refused(m: Any) -> None:
+    """A transport that refuses WSK_FLAG_NODELAY, and a peer listening."""
+    configure_wsk(m, nodelay_supported=False)
+    listening_peer(m)
+
 def test_C14_a_send_completes_when_its_last_byte_is_acknowledged() -> None:
     """64 KiB on 100 Mb/s x 20 ms: wire time S / C, then one round trip; Information = S."""
 
@@ -135,11 +141,7 @@ def test_C13_nodelay_refused_with_the_flow_transport_completes_the_irp() -> None
         irp.free()
         free_send_buffer(block, mdl)
 
-    def setup(m: Any) -> None:
-        configure_wsk(m, nodelay_supported=False)
-        listening_peer(m)
-
-    m, out = run_wsk(body, setup=setup)
+    m, out = run_wsk(body, setup=_nodelay_refused)
     assert out["returned"] == STATUS_NOT_SUPPORTED
     assert [c[:2] for c in out["completed"]] == [(STATUS_NOT_SUPPORTED, 0)]
     assert out["plain"] == (STATUS_SUCCESS, 100)
@@ -378,11 +380,7 @@ def test_every_wsksend_return_is_traced_as_call_return() -> None:
         irp.free()
         free_send_buffer(block, mdl)
 
-    def setup(m: Any) -> None:
-        configure_wsk(m, nodelay_supported=False)
-        listening_peer(m)
-
-    m, out = run_wsk(body, setup=setup)
+    m, out = run_wsk(body, setup=_nodelay_refused)
     assert out["direct"]
     traced = [r[4][1] for r in m.trace if r[3] == "call.return" and r[4][0] == "WskSend"]
     assert traced[:2] == out["returned"][:2]

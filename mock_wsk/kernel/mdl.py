@@ -370,10 +370,7 @@ class _Watcher:
     end: int
     dirty: bool
     reported: bool
-
-    def request_owner(self) -> str:
-        """The request whose MDL watches the bytes (the report names it)."""
-        raise NotImplementedError  # pragma: no cover - abstract: MdlUse and SpanUse say
+    owner: str  # the request whose MDL watches the bytes (the report names it)
 
     def on_write(self, block: PoolMemory, start: int, end: int) -> None:
         self._changed(f"bytes [{max(start, self.start)}, {min(end, self.end)}) of the "
@@ -390,7 +387,7 @@ class _Watcher:
         if m is None:
             return  # reported at release
         self.reported = True
-        owner = self.request_owner()
+        owner = self.owner
         m.report("mdl.changed_while_in_use", f"{what} while {owner} uses them",
                  objects={"request": owner}, location=site_location(caller_site()))
 
@@ -408,8 +405,17 @@ class _Watch(_Watcher):
         self.dirty = False
         self.reported = False
 
-    def request_owner(self) -> str:
+    @property
+    def owner(self) -> str:  # type: ignore[override]
         return self.use.owner
+
+
+def _report_late_change(m: Machine, block: PoolMemory, owner: str) -> None:
+    """A watched change that could not be reported when it happened (no running machine),
+    reported when the request releases its MDLs."""
+    m.report("mdl.changed_while_in_use",
+             f"the {describe_block(block)} changed while {owner} used it",
+             objects={"request": owner})
 
 
 class MdlUse:
@@ -450,9 +456,7 @@ class MdlUse:
         for watch in self.watches:
             _drop_watch(watch.block, watch)
             if watch.dirty and not watch.reported:
-                m.report("mdl.changed_while_in_use",
-                         f"the {describe_block(watch.block)} changed while {self.owner} used it",
-                         objects={"request": self.owner})
+                _report_late_change(m, watch.block, self.owner)
         return self.length
 
     def read(self) -> bytes:
@@ -487,9 +491,6 @@ class SpanUse(_Watcher):
     block: PoolMemory
     owner: str
 
-    def request_owner(self) -> str:
-        return self.owner
-
     @property
     def mdls(self) -> list[MDL]:
         return [self.mdl]
@@ -517,9 +518,7 @@ class SpanUse(_Watcher):
         elif type(watches) is dict:
             watches.pop(self, None)
         if self.dirty and not self.reported:
-            m.report("mdl.changed_while_in_use",
-                     f"the {describe_block(block)} changed while {self.owner} used it",
-                     objects={"request": self.owner})
+            _report_late_change(m, block, self.owner)
         return self.length
 
     def read(self) -> bytes:
